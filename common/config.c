@@ -1,0 +1,143 @@
+/*  config: the table. Each row: name, env, type, default, min, max, choices, field, flags, help.
+    Keep rows grouped as in zm_config_t.                                                       */
+#include "common/config.h"
+#include "common/log.h"
+#include "common/rc.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define F(field) offsetof (zm_config_t, field)
+
+const cfg_opt_t zm_config_table [] = {
+    { "role", "ZM_ROLE", CFG_STR, "miner", 1, 64, NULL, F (role), 0,
+      "node role: miner, validator, coordinator, or a comma list" },
+    { "node.name", "ZM_NODE_NAME", CFG_STR, "node", 1, 48, NULL, F (node_name), 0,
+      "name of this node in logs and metrics" },
+    { "run.dir", "ZM_RUN_DIR", CFG_STR, "/tmp/zipmine", 1, 200, NULL, F (run_dir), 0,
+      "directory for ipc:// endpoints and the control socket" },
+    { "log.format", "ZM_LOG_FORMAT", CFG_STR, "json", 0, 0, "json|text", F (log_format), 0,
+      "log line format" },
+    { "log.level", "ZM_LOG_LEVEL", CFG_STR, "info", 0, 0, "debug|info|warn|error",
+      F (log_level), 0, "lowest level logged" },
+    { "http.bind", "ZM_HTTP_BIND", CFG_STR, "127.0.0.1", 1, 64, NULL, F (http_bind), 0,
+      "address of the node's /livez /readyz /metrics port" },
+    { "http.port", "ZM_HTTP_PORT", CFG_INT, "9464", 0, 65535, NULL, F (http_port), 0,
+      "port of /livez /readyz /metrics (0: any free port)" },
+
+    { "heartbeat.ms", "ZM_HEARTBEAT_MS", CFG_INT, "1000", 50, 60000, NULL, F (heartbeat_ms), 0,
+      "worker heartbeat interval" },
+    { "heartbeat.misses", "ZM_HEARTBEAT_MISSES", CFG_INT, "3", 2, 100, NULL,
+      F (heartbeat_misses), 0, "heartbeats missed before a worker is killed and restarted" },
+    { "ready.timeout.ms", "ZM_READY_TIMEOUT_MS", CFG_INT, "15000", 100, 600000, NULL,
+      F (ready_timeout_ms), 0, "a worker not ready by then is killed" },
+    { "shutdown.budget.ms", "ZM_SHUTDOWN_BUDGET_MS", CFG_INT, "5000", 100, 20000, NULL,
+      F (shutdown_budget_ms), 0, "per-worker drain time after SIGTERM, then SIGKILL" },
+    { "restart.base.ms", "ZM_RESTART_BASE_MS", CFG_INT, "1000", 10, 600000, NULL,
+      F (restart_base_ms), 0, "first restart delay" },
+    { "restart.cap.ms", "ZM_RESTART_CAP_MS", CFG_INT, "30000", 10, 3600000, NULL,
+      F (restart_cap_ms), 0, "largest restart delay" },
+    { "restart.reset.ms", "ZM_RESTART_RESET_MS", CFG_INT, "10000", 100, 3600000, NULL,
+      F (restart_reset_ms), 0, "time READY after which a worker's backoff resets" },
+    { "restart.intensity", "ZM_RESTART_INTENSITY", CFG_INT, "10", 1, 10000, NULL,
+      F (restart_intensity), 0, "more restarts than this in restart.period.ms stops the node" },
+    { "restart.period.ms", "ZM_RESTART_PERIOD_MS", CFG_INT, "60000", 1000, 3600000, NULL,
+      F (restart_period_ms), 0, "window of restart.intensity" },
+
+    { "netuid", "ZM_NETUID", CFG_INT, "46", 0, 65535, NULL, F (netuid), 0, "subnet uid" },
+    { "subtensor.network", "ZM_SUBTENSOR_NETWORK", CFG_STR, "finney", 1, 200, NULL,
+      F (subtensor_network), 0, "subtensor network name or endpoint" },
+    { "wallet.path", "ZM_WALLET_PATH", CFG_STR, "~/.bittensor/wallets", 1, 400, NULL,
+      F (wallet_path), 0, "directory holding Bittensor wallets" },
+    { "wallet.name", "ZM_WALLET_NAME", CFG_STR, "default", 1, 128, NULL, F (wallet_name), 0,
+      "wallet (coldkey) name" },
+    { "wallet.hotkey", "ZM_WALLET_HOTKEY", CFG_STR, "default", 1, 128, NULL,
+      F (wallet_hotkey), 0, "hotkey name inside the wallet" },
+    { "ss58.prefix", "ZM_SS58_PREFIX", CFG_INT, "42", 0, 16383, NULL, F (ss58_prefix), 0,
+      "SS58 address prefix" },
+
+    { "db.dsn", "ZM_DB_DSN", CFG_STR, "", 0, 2000, NULL, F (db_dsn), CFG_SECRET,
+      "PostgreSQL conninfo or URI (one database per node)" },
+    { "db.connect_timeout.s", "ZM_DB_CONNECT_TIMEOUT_S", CFG_INT, "5", 1, 300, NULL,
+      F (db_connect_timeout_s), 0, "libpq connect_timeout" },
+    { "db.statement_timeout.ms", "ZM_DB_STATEMENT_TIMEOUT_MS", CFG_INT, "30000", 100, 3600000,
+      NULL, F (db_statement_timeout_ms), 0, "PostgreSQL statement_timeout" },
+
+    { "s3.mode", "ZM_S3_MODE", CFG_STR, "grant", 0, 0, "grant|direct", F (s3_mode), 0,
+      "grant: presigned POST from the coordinator; direct: own credentials" },
+    { "s3.endpoint", "ZM_S3_ENDPOINT", CFG_STR, "", 0, 400, NULL, F (s3_endpoint), 0,
+      "S3 endpoint URL, e.g. https://s3.us-east-1.amazonaws.com" },
+    { "s3.region", "ZM_S3_REGION", CFG_STR, "us-east-1", 1, 64, NULL, F (s3_region), 0,
+      "S3 region" },
+    { "s3.bucket", "ZM_S3_BUCKET", CFG_STR, "", 0, 63, NULL, F (s3_bucket), 0, "S3 bucket" },
+    { "s3.access_key", "ZM_S3_ACCESS_KEY", CFG_STR, "", 0, 256, NULL, F (s3_access_key), 0,
+      "S3 access key id (direct mode, validators, coordinator)" },
+    { "s3.secret_key", "ZM_S3_SECRET_KEY", CFG_STR, "", 0, 256, NULL, F (s3_secret_key),
+      CFG_SECRET, "S3 secret key" },
+    { "s3.session_token", "ZM_S3_SESSION_TOKEN", CFG_STR, "", 0, 4096, NULL,
+      F (s3_session_token), CFG_SECRET, "optional S3 session token" },
+    { "s3.path_style", "ZM_S3_PATH_STYLE", CFG_BOOL, "true", 0, 0, NULL, F (s3_path_style), 0,
+      "path-style addressing (false: virtual-hosted)" },
+    { "s3.timeout.ms", "ZM_S3_TIMEOUT_MS", CFG_INT, "60000", 100, 3600000, NULL,
+      F (s3_timeout_ms), 0, "total time for one S3 request" },
+
+    { "coordinator.url", "ZM_COORDINATOR_URL", CFG_STR, "http://127.0.0.1:8080", 0, 400, NULL,
+      F (coordinator_url), 0, "coordination API base URL" },
+    { "http.timeout.ms", "ZM_HTTP_TIMEOUT_MS", CFG_INT, "10000", 100, 600000, NULL,
+      F (http_timeout_ms), 0, "total time for one outgoing HTTP request" },
+
+    { "scraper.pool", "ZM_SCRAPER_POOL", CFG_INT, "4", 1, 256, NULL, F (scraper_pool), 0,
+      "scraper workers" },
+    { "tier3.pool", "ZM_TIER3_POOL", CFG_INT, "2", 1, 256, NULL, F (tier3_pool), 0,
+      "tier-3 spot-check workers" },
+};
+
+const size_t zm_config_table_size = sizeof zm_config_table / sizeof zm_config_table [0];
+
+int
+zm_config_load (zm_config_t *self, int argc, char **argv, char *err, size_t errsize)
+{
+    int rc = cfg_load (zm_config_table, zm_config_table_size, self, argc, argv, err, errsize);
+    if (rc != 0)
+        return rc;
+    log_format_t format;
+    log_level_t level;
+    if (log_format_parse (self->log_format, &format) == 0)
+        log_set_format (format);
+    if (log_level_parse (self->log_level, &level) == 0)
+        log_set_level (level);
+    if (self->restart_cap_ms < self->restart_base_ms) {
+        snprintf (err, errsize, "config restart.cap.ms: %lld is below restart.base.ms (%lld)",
+                  (long long) self->restart_cap_ms, (long long) self->restart_base_ms);
+        return -1;
+    }
+    return 0;
+}
+
+void
+zm_config_load_or_exit (zm_config_t *self, int argc, char **argv, const char *usage_line)
+{
+    char err [CFG_ERR_MAX];
+    int rc = zm_config_load (self, argc, argv, err, sizeof err);
+    if (rc == CFG_HELP) {
+        printf ("%s\n\nOptions (flag, type, help; then env var and default):\n",
+                usage_line ? usage_line : "");
+        cfg_print_help (zm_config_table, zm_config_table_size, stdout);
+        zm_config_free (self);
+        exit (EXIT_CLEAN);
+    }
+    if (rc != 0) {
+        fprintf (stderr, "config error: %s\n", err);
+        log_error ("config_invalid", LS ("reason", err));
+        zm_config_free (self);
+        exit (EXIT_CONFIG);
+    }
+}
+
+void
+zm_config_free (zm_config_t *self)
+{
+    cfg_free (zm_config_table, zm_config_table_size, self);
+}

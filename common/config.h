@@ -1,0 +1,88 @@
+/*  config: zipmine's one configuration table.
+
+    Every process of a node (zipmined and each worker it execs) loads the same table from the
+    same sources, so a bad value anywhere stops the node before anything starts, with the key
+    named, and every worker sees exactly the configuration the operator gave the supervisor.
+    A worker reads only the fields it needs. Options use the Bittensor flag names operators know
+    (--netuid, --wallet.name, --wallet.hotkey, --wallet.path, --subtensor.network); environment
+    variables are ZM_ + the name upper-cased with '.' and '-' as '_'.
+
+    To add an option: add a field to zm_config_t and a row to the table in config.c (type,
+    default, bounds, help); nothing else.                                                     */
+#ifndef ZM_CONFIG_H
+#define ZM_CONFIG_H
+
+#include "common/cfg.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct {
+    //  node
+    char *role;                 //  miner | validator | coordinator, or a comma list
+    char *node_name;            //  names the node in logs, metrics and run dir
+    char *run_dir;              //  ipc:// endpoints and the control socket live here
+    char *log_format;           //  json | text
+    char *log_level;            //  debug | info | warn | error
+    char *http_bind;            //  supervisor's /livez /readyz /metrics address
+    int64_t http_port;          //  0 = pick a free port (written to run_dir/http.port)
+
+    //  supervision (DESIGN.md section 2)
+    int64_t heartbeat_ms;
+    int64_t heartbeat_misses;   //  silent for this many heartbeats: killed and restarted
+    int64_t ready_timeout_ms;
+    int64_t shutdown_budget_ms; //  per child, after SIGTERM
+    int64_t restart_base_ms;
+    int64_t restart_cap_ms;
+    int64_t restart_reset_ms;   //  READY this long resets a child's backoff
+    int64_t restart_intensity;  //  more than this many restarts ...
+    int64_t restart_period_ms;  //  ... in this window stops the node with exit 1
+
+    //  Bittensor identity
+    int64_t netuid;
+    char *subtensor_network;
+    char *wallet_path;
+    char *wallet_name;
+    char *wallet_hotkey;
+    int64_t ss58_prefix;
+
+    //  PostgreSQL
+    char *db_dsn;               //  libpq conninfo or URI
+    int64_t db_connect_timeout_s;
+    int64_t db_statement_timeout_ms;
+
+    //  S3
+    char *s3_mode;              //  grant (presigned POST from the coordinator) | direct
+    char *s3_endpoint;
+    char *s3_region;
+    char *s3_bucket;
+    char *s3_access_key;
+    char *s3_secret_key;
+    char *s3_session_token;
+    bool s3_path_style;
+    int64_t s3_timeout_ms;
+
+    //  coordination API
+    char *coordinator_url;
+    int64_t http_timeout_ms;    //  outgoing HTTP calls
+
+    //  pools
+    int64_t scraper_pool;
+    int64_t tier3_pool;
+} zm_config_t;
+
+//  The table, for cfg_load / cfg_print_help.
+extern const cfg_opt_t zm_config_table [];
+extern const size_t zm_config_table_size;
+
+//  Loads the configuration from defaults, file, environment and argv. On a bad value prints
+//  "config error: …" to stderr and exits 100 (EXIT_CONFIG); on --help prints usage (with
+//  usage_line first) and exits 0. Also applies log.format and log.level to the logger.
+void zm_config_load_or_exit (zm_config_t *self, int argc, char **argv, const char *usage_line);
+
+//  Same without exiting: returns 0, -1 (message in err) or CFG_HELP.
+int zm_config_load (zm_config_t *self, int argc, char **argv, char *err, size_t errsize);
+
+void zm_config_free (zm_config_t *self);
+
+#endif
