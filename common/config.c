@@ -26,6 +26,10 @@ const cfg_opt_t zm_config_table [] = {
       "address of the node's /livez /readyz /metrics port" },
     { "http.port", "ZM_HTTP_PORT", CFG_INT, "9464", 0, 65535, NULL, F (http_port), 0,
       "port of /livez /readyz /metrics (0: any free port)" },
+    { "workers", "ZM_WORKERS", CFG_STR, "", 0, 2000, NULL, F (workers), 0,
+      "explicit worker list name[:count][:optional],... (overrides the role's workers)" },
+    { "bin.dir", "ZM_BIN_DIR", CFG_STR, "", 0, 400, NULL, F (bin_dir), 0,
+      "directory of worker executables (default: beside zipmined)" },
 
     { "heartbeat.ms", "ZM_HEARTBEAT_MS", CFG_INT, "1000", 50, 60000, NULL, F (heartbeat_ms), 0,
       "worker heartbeat interval" },

@@ -26,6 +26,8 @@ typedef struct {
     char *log_level;            //  debug | info | warn | error
     char *http_bind;            //  supervisor's /livez /readyz /metrics address
     int64_t http_port;          //  0 = pick a free port (written to run_dir/http.port)
+    char *workers;              //  "name[:count][:optional],…" overrides the role's workers
+    char *bin_dir;              //  where worker executables are; "" = beside zipmined
 
     //  supervision (DESIGN.md section 2)
     int64_t heartbeat_ms;
