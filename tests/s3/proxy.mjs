@@ -434,9 +434,9 @@ const malformedPost = (why) => new S3Error(400, 'MalformedPOSTRequest',
   `The body of your POST request is not well-formed multipart/form-data (${why}).`);
 
 function multipartBoundary(ct) {
-  const m = /^multipart\/form-data\s*;(.*)$/is.exec(ct || '');
+  const m = /^\s*multipart\/form-data\s*(;.*)?$/is.exec(ct || '');
   if (!m) return null;
-  const b = /(?:^|;)\s*boundary=(?:"([^"]{1,70})"|([^\s;"]{1,70}))\s*(?:;|$)/i.exec(m[1]);
+  const b = /(?:^|;)\s*boundary=(?:"([^"]{1,70})"|([^\s;"]{1,70}))\s*(?:;|$)/i.exec(m[1] || '');
   if (!b) throw malformedPost('no usable boundary parameter');
   return b[1] || b[2];
 }
