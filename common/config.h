@@ -68,6 +68,23 @@ typedef struct {
     char *coordinator_url;
     int64_t http_timeout_ms;    //  outgoing HTTP calls
 
+    //  coordinator (DESIGN.md section 5)
+    char *coord_bind;
+    int64_t coord_port;
+    char *coord_metagraph;      //  registry of known hotkeys (JSON file, reloaded on change)
+    int64_t coord_epoch_s;      //  epoch length on the UTC grid
+    int64_t coord_zipcodes;     //  zipcodes per epoch
+    int64_t coord_target;       //  target total of expected listings per epoch
+    double coord_tolerance_pct;
+    int64_t coord_cooldown_s;   //  a zipcode is not assigned again within this time
+    int64_t coord_ts_past_s;    //  signed timestamps accepted in [now - past, now + future]
+    int64_t coord_ts_future_s;
+    int64_t coord_rate_assign;  //  per hotkey per minute
+    int64_t coord_rate_status;
+    int64_t coord_rate_grant;
+    int64_t coord_grant_max_bytes;  //  content-length-range of an upload grant
+    int64_t coord_body_max;     //  request body limit (413 above)
+
     //  pools
     int64_t scraper_pool;
     int64_t tier3_pool;
