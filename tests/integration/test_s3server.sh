@@ -257,6 +257,13 @@ exec 3<>"/dev/tcp/127.0.0.1/${E##*:}" && printf 'GARBAGE\x01\x02 / NOTHTTP\r\n\r
 exec 3<&- 3>&-
 grep -q '^HTTP/1.1 400' "$tmp/garbage" && pass "non-HTTP bytes -> 400" || fail "non-HTTP bytes -> 400" "$(head -c 100 "$tmp/garbage")"
 
+# a client that goes away mid-upload leaves no (truncated) object
+head -c 3000000 /dev/urandom > "$tmp/r3m"
+timeout 1 curl -s --limit-rate 500K "${sig[@]}" "${me[@]}" "${unsigned[@]}" -T "$tmp/r3m" "$E/$B/data/aborted.bin" >/dev/null
+sleep 0.3
+s=$(req aborted "${sig[@]}" "${me[@]}" "${unsigned[@]}" "$E/$B/data/aborted.bin")
+expect "upload aborted by the client leaves no object" "$s" 404 aborted NoSuchKey
+
 # ---- still alive
 s=$(req alive "${sig[@]}" "${me[@]}" "${unsigned[@]}" "$E/$B/$key")
 expect "server still answers after all of that" "$s" 200 alive

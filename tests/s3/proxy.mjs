@@ -232,11 +232,13 @@ function signedHeaderObject(req, names) {
 }
 
 // Canonical request as smithy builds it; only used to explain a mismatch.
-function explain(signer, request, opts, payloadHash) {
+async function explain(signer, request, opts, payloadHash, scope) {
   const prepared = prepareRequest(request);
   prepared.headers['x-amz-date'] = opts.longDate;
   const canon = getCanonicalHeaders(prepared, opts.unsignableHeaders, opts.signableHeaders);
-  return signer.createCanonicalRequest(prepared, canon, payloadHash);
+  const canonicalRequest = signer.createCanonicalRequest(prepared, canon, payloadHash);
+  const stringToSign = await signer.createStringToSign(opts.longDate, scope, canonicalRequest, 'AWS4-HMAC-SHA256');
+  return { CanonicalRequest: canonicalRequest, StringToSign: stringToSign };
 }
 
 function readBody(req, cap) {
@@ -263,7 +265,18 @@ function readBody(req, cap) {
       chunks.push(c);
     });
     req.on('end', () => { if (!failed) resolve(Buffer.concat(chunks, n)); });
-    req.on('error', (e) => { if (!failed) { failed = true; reject(e); } });
+    req.on('error', () => {
+      if (!failed) {
+        failed = true;
+        reject(new S3Error(400, 'IncompleteBody', 'The client went away before the end of the request body.'));
+      }
+    });
+    req.on('close', () => {
+      if (!failed && !req.complete) {
+        failed = true;
+        reject(new S3Error(400, 'IncompleteBody', 'The request body ended before Content-Length bytes.'));
+      }
+    });
   });
 }
 
@@ -331,8 +344,9 @@ async function verifyHeaderAuth(req, ctx) {
   if (!got || got[1] !== comp.get('SignedHeaders') || !sigEqual(got[2], comp.get('Signature'))) {
     throw new S3Error(403, 'SignatureDoesNotMatch',
       'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
-      { AWSAccessKeyId: ak,
-        CanonicalRequest: explain(signer, request, { ...opts, longDate: amzDate }, contentSha) });
+      { AWSAccessKeyId: ak, SignatureProvided: comp.get('Signature'),
+        ...(await explain(signer, request, { ...opts, longDate: amzDate }, contentSha,
+          comp.get('Credential').split('/').slice(1).join('/'))) });
   }
   return { ak, signer, signingDate, amzDate, seedSignature: got[2], contentSha,
     scope: comp.get('Credential').split('/').slice(1).join('/') };
@@ -695,7 +709,7 @@ function upstream(method, pathAndQuery, headers, body) {
     r.on('error', reject);
     if (body === undefined || body === null) r.end();
     else if (Buffer.isBuffer(body)) r.end(body);
-    else body.pipe(r);
+    else throw new Error('upstream body must be a Buffer');
   });
 }
 
@@ -719,8 +733,9 @@ function forwardHeaders(req) {
 async function forward(req, res, body, headerOverrides = {}) {
   const headers = { ...forwardHeaders(req), ...headerOverrides };
   for (const [k, v] of Object.entries(headers)) if (v === undefined) delete headers[k];
-  if (Buffer.isBuffer(body)) headers['content-length'] = String(body.length);
-  const up = await upstream(req.method, req.url, headers, body === undefined ? req : body);
+  const hadBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+  if (hadBody || body.length > 0) headers['content-length'] = String(body.length);
+  const up = await upstream(req.method, req.url, headers, body);
   const out = {};
   for (const [k, v] of Object.entries(up.headersDistinct)) if (!HOP.has(k)) out[k] = v;
   res.writeHead(up.statusCode, out);
@@ -730,6 +745,14 @@ async function forward(req, res, body, headerOverrides = {}) {
 }
 
 // ---------------------------------------------------------------- dispatch
+
+// Every accepted body is read completely (bounded) before anything reaches
+// s3rver: s3rver would otherwise store a truncated object when a client goes
+// away mid-upload, where S3 stores nothing.
+function readAll(req, res, expectContinue) {
+  if (expectContinue) res.writeContinue();
+  return readBody(req, MAX_BODY);
+}
 
 async function handle(req, res, expectContinue) {
   const t0 = process.hrtime.bigint();
@@ -758,8 +781,7 @@ async function handle(req, res, expectContinue) {
       return;
     }
     if (req.method === 'OPTIONS') {
-      if (expectContinue) res.writeContinue();
-      status = await forward(req, res);
+      status = await forward(req, res, await readAll(req, res, expectContinue));
       return;
     }
     if ([hasHeaderAuth, hasV4Query, hasV2Query].filter(Boolean).length > 1) {
@@ -772,19 +794,16 @@ async function handle(req, res, expectContinue) {
     }
     if (hasV4Query) {
       await verifyPresigned(req, ctx);
-      if (expectContinue) res.writeContinue();
-      status = await forward(req, res);
+      status = await forward(req, res, await readAll(req, res, expectContinue));
       return;
     }
     if (!hasHeaderAuth) throw new S3Error(403, 'AccessDenied', 'Access Denied');
     const auth = await verifyHeaderAuth(req, ctx);
+    const body = await readAll(req, res, expectContinue);
     if (auth.contentSha === 'UNSIGNED-PAYLOAD') {
-      if (expectContinue) res.writeContinue();
-      status = await forward(req, res);
+      status = await forward(req, res, body);
       return;
     }
-    if (expectContinue) res.writeContinue();
-    const body = await readBody(req, MAX_BODY);
     if (auth.contentSha === 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD') {
       const declared = req.headers['x-amz-decoded-content-length'];
       if (!/^\d{1,15}$/.test(declared || '')) {
