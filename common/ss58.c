@@ -162,7 +162,7 @@ ss58_decode (const char *address, uint8_t public_key [32], unsigned *prefix_p,
     int rc = s_base58_decode (address, len, payload, &plen);
     if (rc == -1)
         return s_fail (reason_p, "invalid base58 character");
-    if (rc != 0 || plen == 0)
+    if (rc != 0 || (plen != 1 + 32 + 2 && plen != 2 + 32 + 2))
         return s_fail (reason_p, "unsupported address length");
 
     unsigned prefix;
@@ -173,8 +173,6 @@ ss58_decode (const char *address, uint8_t public_key [32], unsigned *prefix_p,
     }
     else
     if (payload [0] < 128) {
-        if (plen < 2)
-            return s_fail (reason_p, "unsupported address length");
         unsigned lower = ((unsigned) (payload [0] << 2) & 0xff) | (payload [1] >> 6);
         unsigned upper = payload [1] & 0x3f;
         prefix = lower | (upper << 8);
