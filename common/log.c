@@ -14,7 +14,7 @@
 
 static char s_proc [64] = "zipmine";
 static log_format_t s_format = LOG_FORMAT_JSON;
-static log_level_t s_level = LOG_INFO;
+static log_level_t s_level = LOGL_INFO;
 static int s_fd = 1;
 
 static const char *s_level_names [] = { "debug", "info", "warn", "error" };
@@ -191,7 +191,7 @@ log_render (char *buf, size_t size, log_level_t level, const char *event,
     clock_iso8601 (clock_wall_ms (), ts, sizeof ts);
     char pid [24];
     snprintf (pid, sizeof pid, "%d", (int) getpid ());
-    unsigned lv = (unsigned) level <= LOG_ERROR ? (unsigned) level : LOG_ERROR;
+    unsigned lv = (unsigned) level <= LOGL_ERROR ? (unsigned) level : LOGL_ERROR;
 
     if (s_format == LOG_FORMAT_JSON) {
         s_puts (&o, "{\"ts\":\"");

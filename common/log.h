@@ -22,11 +22,12 @@
 
 #define LOG_LINE_MAX 4096
 
+//  LOGL_ (not LOG_): syslog.h, which czmq includes, owns LOG_DEBUG and LOG_INFO.
 typedef enum {
-    LOG_DEBUG = 0,
-    LOG_INFO  = 1,
-    LOG_WARN  = 2,
-    LOG_ERROR = 3
+    LOGL_DEBUG = 0,
+    LOGL_INFO  = 1,
+    LOGL_WARN  = 2,
+    LOGL_ERROR = 3
 } log_level_t;
 
 typedef enum {
@@ -79,9 +80,9 @@ void log_write (log_level_t level, const char *event, const log_field_t *fields,
 #define LOG_AT_(level, event, ...) \
     log_write ((level), (event), LOG_FIELDS_ (__VA_ARGS__) + 1, LOG_NFIELDS_ (__VA_ARGS__))
 
-#define log_debug(event, ...) LOG_AT_ (LOG_DEBUG, event, __VA_ARGS__)
-#define log_info(event, ...)  LOG_AT_ (LOG_INFO,  event, __VA_ARGS__)
-#define log_warn(event, ...)  LOG_AT_ (LOG_WARN,  event, __VA_ARGS__)
-#define log_error(event, ...) LOG_AT_ (LOG_ERROR, event, __VA_ARGS__)
+#define log_debug(event, ...) LOG_AT_ (LOGL_DEBUG, event, __VA_ARGS__)
+#define log_info(event, ...)  LOG_AT_ (LOGL_INFO,  event, __VA_ARGS__)
+#define log_warn(event, ...)  LOG_AT_ (LOGL_WARN,  event, __VA_ARGS__)
+#define log_error(event, ...) LOG_AT_ (LOGL_ERROR, event, __VA_ARGS__)
 
 #endif

@@ -24,7 +24,7 @@ main (void)
     //  JSON line with every field type
     log_field_t f [] = { LS ("epoch", "2026-11-25T12-00-00"), LI ("rows", 250),
                          LF ("ratio", 0.5), LB ("ok", true), LS ("none", NULL) };
-    size_t len = log_render (buf, sizeof buf, LOG_INFO, "zipcode_stored", f, 5);
+    size_t len = log_render (buf, sizeof buf, LOGL_INFO, "zipcode_stored", f, 5);
     CHECK (len > 0 && buf [len - 1] == '\n');
     json_t *root = s_parse (buf);
     CHECK (root);
@@ -40,7 +40,7 @@ main (void)
 
     //  hostile strings: quotes, control characters, invalid UTF-8 stay inside one valid line
     log_field_t h [] = { LS ("v", "a\"b\\c\n\r\x01\xff\xc3\xa9z") };
-    len = log_render (buf, sizeof buf, LOG_WARN, "weird", h, 1);
+    len = log_render (buf, sizeof buf, LOGL_WARN, "weird", h, 1);
     CHECK (strchr (buf, '\n') == buf + len - 1);
     root = s_parse (buf);
     CHECK (root);
@@ -53,13 +53,13 @@ main (void)
     log_field_t many [8];
     for (int i = 0; i < 8; i++)
         many [i] = LS ("k", big);
-    len = log_render (buf, sizeof buf, LOG_ERROR, "big", many, 8);
+    len = log_render (buf, sizeof buf, LOGL_ERROR, "big", many, 8);
     CHECK (len < LOG_LINE_MAX);
     root = s_parse (buf);
     CHECK (root);
     CHECK (json_is_true (json_object_get (root, "truncated")));
     json_decref (root);
-    len = log_render (buf, sizeof buf, LOG_ERROR, "big", many, 1);
+    len = log_render (buf, sizeof buf, LOGL_ERROR, "big", many, 1);
     root = s_parse (buf);
     CHECK (root);
     CHECK (strlen (json_string_value (json_object_get (root, "k"))) == 1024 + 3);
@@ -67,7 +67,7 @@ main (void)
 
     //  text format
     log_set_format (LOG_FORMAT_TEXT);
-    len = log_render (buf, sizeof buf, LOG_INFO, "worker_ready", f, 2);
+    len = log_render (buf, sizeof buf, LOGL_INFO, "worker_ready", f, 2);
     CHECK (strstr (buf, " INFO tester[") != NULL);
     CHECK (strstr (buf, "worker_ready epoch=2026-11-25T12-00-00 rows=250\n") != NULL);
     log_set_format (LOG_FORMAT_JSON);
@@ -77,7 +77,7 @@ main (void)
     log_level_t lvl;
     CHECK (log_format_parse ("text", &fmt) == 0 && fmt == LOG_FORMAT_TEXT);
     CHECK (log_format_parse ("xml", &fmt) == -1);
-    CHECK (log_level_parse ("warn", &lvl) == 0 && lvl == LOG_WARN);
+    CHECK (log_level_parse ("warn", &lvl) == 0 && lvl == LOGL_WARN);
     CHECK (log_level_parse ("loud", &lvl) == -1);
 
     //  the macros: no fields and some fields, to a pipe
