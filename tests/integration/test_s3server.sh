@@ -184,8 +184,17 @@ s=$(post p_ok data/post/one.json "$tmp/obj.json" --prefix data/post/)
 expect "POST upload with a valid policy -> 204" "$s" 204 p_ok
 req p_get "${sig[@]}" "${me[@]}" "${unsigned[@]}" "$E/$B/data/post/one.json" >/dev/null
 cmp -s "$tmp/p_get" "$tmp/obj.json" && pass "POSTed object is readable" || fail "POSTed object is readable" "content differs"
-s=$(post p_201 data/post/two.json "$tmp/obj.json" --prefix data/post/ -- --form-string success_action_status=201)
-expect "POST with success_action_status not in policy -> 403" "$s" 403 p_201 AccessDenied
+s=$(post p_201 data/post/two.json "$tmp/obj.json" --prefix data/post/ --status 201 --content-type-prefix application/ \
+    -- --form-string success_action_status=201 --form-string Content-Type=application/json)
+expect "POST with success_action_status=201 and Content-Type in policy -> 201" "$s" 201 p_201
+grep -q '<Key>data/post/two.json</Key>' "$tmp/p_201" && pass "POST 201 answers a PostResponse" || fail "POST 201 answers a PostResponse" "$(head -c 200 "$tmp/p_201")"
+ct=$(curl -s -o /dev/null -I -w '%{content_type}' "${sig[@]}" "${me[@]}" "${unsigned[@]}" "$E/$B/data/post/two.json")
+[ "$ct" = application/json ] && pass "POSTed Content-Type stored" || fail "POSTed Content-Type stored" "got '$ct'"
+s=$(post p_ct data/post/ct.json "$tmp/obj.json" --prefix data/post/ --content-type-prefix application/ \
+    -- --form-string Content-Type=text/html)
+expect "POST with Content-Type outside the policy's starts-with -> 403" "$s" 403 p_ct AccessDenied
+s=$(post p_st data/post/st.json "$tmp/obj.json" --prefix data/post/ -- --form-string success_action_status=201)
+expect "POST with success_action_status not in policy -> 403" "$s" 403 p_st AccessDenied
 s=$(post p_exp data/post/exp.json "$tmp/obj.json" --prefix data/post/ --expires-in -5)
 expect "POST with an expired policy -> 403" "$s" 403 p_exp AccessDenied
 grep -q 'Policy expired' "$tmp/p_exp" && pass "expired policy says so" || fail "expired policy says so" "$(head -c 200 "$tmp/p_exp")"

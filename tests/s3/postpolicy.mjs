@@ -4,9 +4,10 @@
 // `curl --form-string`.  The caller adds `key` and `file` itself.
 //
 //   node postpolicy.mjs [--bucket zipmine] [--prefix data/] [--expires-in 300]
-//                       [--min 0] [--max 1048576] [--content-type-prefix ""]
+//                       [--min 0] [--max 1048576] [--content-type-prefix ""] [--status 201]
 //                       [--ak AK --secret SECRET --region R] [--date-offset S]
 //
+// --status adds {"success_action_status": S}; --content-type-prefix a starts-with on $Content-Type.
 // --expires-in may be negative (an already expired policy); --prefix "" allows any key.
 // Credentials default to ZM_TEST_S3_ACCESS_KEY / ZM_TEST_S3_SECRET_KEY / ZM_TEST_S3_REGION.
 
@@ -35,6 +36,7 @@ const conditions = [
   { 'x-amz-credential': credential },
   { 'x-amz-date': amzDate },
 ];
+if (opt.status !== undefined) conditions.push({ success_action_status: opt.status });
 if (opt['content-type-prefix'] !== undefined) conditions.push(['starts-with', '$Content-Type', opt['content-type-prefix']]);
 const policy = {
   expiration: new Date(Date.now() + Number(opt['expires-in'] ?? 300) * 1000).toISOString(),

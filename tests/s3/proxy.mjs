@@ -82,6 +82,7 @@ const REGION = process.env.ZM_S3_REGION || 'us-east-1';
 const BUCKET = process.env.ZM_S3_BUCKET || 'zipmine';
 const MAX_BODY = Number(process.env.ZM_S3_MAX_BODY || 64 * 1024 * 1024);
 const KEYS = parseKeys(process.env.ZM_S3_KEYS || 'zipmine:zipmine-secret-key');
+const DRAIN_LIMIT = Math.max(4 * MAX_BODY, 256 * 1024 * 1024);
 const MAX_SKEW_MS = 15 * 60 * 1000;
 const MAX_PRESIGN_S = 7 * 24 * 3600;
 const MAX_POST_FIELDS_BYTES = 20 * 1024;  // AWS: fields preceding the file <= 20 KB
@@ -241,41 +242,45 @@ async function explain(signer, request, opts, payloadHash, scope) {
   return { CanonicalRequest: canonicalRequest, StringToSign: stringToSign };
 }
 
-function readBody(req, cap) {
+// Reads a request body of at most `cap` bytes.  Above the cap the answer is
+// 400 EntityTooLarge; the excess is discarded (never buffered) up to
+// DRAIN_LIMIT so that the client, still sending, can read that answer
+// (closing on a client mid-upload makes it see a reset instead).  With
+// Expect: 100-continue and a declared length above the cap the body is
+// refused before it is sent.
+function readBody(req, res, cap, expectContinue) {
+  const tooLarge = () => new S3Error(400, 'EntityTooLarge',
+    'Your proposed upload exceeds the maximum allowed size.', { MaxSizeAllowed: cap });
   return new Promise((resolve, reject) => {
     const declared = req.headers['content-length'];
-    if (declared !== undefined && Number(declared) > cap) {
-      reject(new S3Error(400, 'EntityTooLarge',
-        'Your proposed upload exceeds the maximum allowed size.', { MaxSizeAllowed: cap }));
+    if (declared !== undefined && Number(declared) > cap &&
+        (expectContinue || Number(declared) > DRAIN_LIMIT)) {
+      reject(tooLarge());
       return;
     }
+    if (expectContinue) res.writeContinue();
     const chunks = [];
     let n = 0;
-    let failed = false;
+    let over = declared !== undefined && Number(declared) > cap;
+    let done = false;
+    const finish = (err, val) => {
+      if (done) return;
+      done = true;
+      if (err) reject(err);
+      else resolve(val);
+    };
     req.on('data', (c) => {
-      if (failed) return;
+      if (done) return;
       n += c.length;
-      if (n > cap) {
-        failed = true;
-        chunks.length = 0;
-        reject(new S3Error(400, 'EntityTooLarge',
-          'Your proposed upload exceeds the maximum allowed size.', { MaxSizeAllowed: cap }));
-        return;
-      }
-      chunks.push(c);
+      if (n > DRAIN_LIMIT) { finish(tooLarge()); return; }
+      if (n > cap) { over = true; chunks.length = 0; return; }
+      if (!over) chunks.push(c);
     });
-    req.on('end', () => { if (!failed) resolve(Buffer.concat(chunks, n)); });
-    req.on('error', () => {
-      if (!failed) {
-        failed = true;
-        reject(new S3Error(400, 'IncompleteBody', 'The client went away before the end of the request body.'));
-      }
-    });
+    req.on('end', () => finish(over ? tooLarge() : null, over ? null : Buffer.concat(chunks, n)));
+    req.on('error', () => finish(new S3Error(400, 'IncompleteBody',
+      'The client went away before the end of the request body.')));
     req.on('close', () => {
-      if (!failed && !req.complete) {
-        failed = true;
-        reject(new S3Error(400, 'IncompleteBody', 'The request body ended before Content-Length bytes.'));
-      }
+      if (!req.complete) finish(new S3Error(400, 'IncompleteBody', 'The request body ended early.'));
     });
   });
 }
@@ -603,8 +608,7 @@ async function postUpload(req, res, ctx, bucket, expectContinue) {
     throw new S3Error(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold',
       { Condition: 'Bucket POST must be of the enclosure-type multipart/form-data' });
   }
-  if (expectContinue) res.writeContinue();
-  const body = await readBody(req, MAX_BODY);
+  const body = await readBody(req, res, MAX_BODY, expectContinue);
   const { fields, file } = parseMultipart(body, boundary);
   if (fields.bucket !== undefined && fields.bucket !== bucket) {
     throw policyDenied('the bucket field does not match the bucket of the URL');
@@ -750,8 +754,7 @@ async function forward(req, res, body, headerOverrides = {}) {
 // s3rver: s3rver would otherwise store a truncated object when a client goes
 // away mid-upload, where S3 stores nothing.
 function readAll(req, res, expectContinue) {
-  if (expectContinue) res.writeContinue();
-  return readBody(req, MAX_BODY);
+  return readBody(req, res, MAX_BODY, expectContinue);
 }
 
 async function handle(req, res, expectContinue) {
