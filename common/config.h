@@ -85,6 +85,15 @@ typedef struct {
     int64_t coord_grant_max_bytes;  //  content-length-range of an upload grant
     int64_t coord_body_max;     //  request body limit (413 above)
 
+    //  world: the synthetic property service (workers/world/README.md)
+    int64_t world_seed;
+    char *world_bind;
+    int64_t world_port;
+    char *world_public_url;     //  "" = http://{world.bind}:{bound port}
+    int64_t world_latency_ms;   //  simulated latency per data request
+    double world_rate_per_s;    //  per client address; 0 = unlimited
+    int64_t world_page_size_max;
+
     //  pools
     int64_t scraper_pool;
     int64_t tier3_pool;
