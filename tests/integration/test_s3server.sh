@@ -21,9 +21,9 @@ fails=0
 pass() { echo "ok   $1"; }
 fail() { echo "FAIL $1 ($2)"; fails=$((fails + 1)); }
 
-# Server: two key pairs, a 4 MiB body cap (to test the cap cheaply).
+# Server: two key pairs, a 4 MiB body cap and 4 MiB for all buffered bodies (to test the caps cheaply).
 t0=$(date +%s%N)
-if ! ZM_S3_KEYS="zipmine:zipmine-secret-key,second:second-secret" ZM_S3_MAX_BODY=4194304 \
+if ! ZM_S3_KEYS="zipmine:zipmine-secret-key,second:second-secret" ZM_S3_MAX_BODY=4194304 ZM_S3_MAX_BUFFERED=4194304 \
      "$s3dir/start" "$tmp" >/dev/null; then
   echo "FAIL start"; cat "$tmp/s3.log" 2>/dev/null; exit 1
 fi
@@ -272,6 +272,21 @@ timeout 1 curl -s --limit-rate 500K "${sig[@]}" "${me[@]}" "${unsigned[@]}" -T "
 sleep 0.3
 s=$(req aborted "${sig[@]}" "${me[@]}" "${unsigned[@]}" "$E/$B/data/aborted.bin")
 expect "upload aborted by the client leaves no object" "$s" 404 aborted NoSuchKey
+
+# all requests together buffer at most ZM_S3_MAX_BUFFERED: a second big upload while a slow one is
+# buffering gets 503 SlowDown; the slow one still lands
+head -c 3000000 /dev/urandom > "$tmp/slow3m"
+head -c 4000000 /dev/urandom > "$tmp/fast4m"
+curl -s -m 30 -o "$tmp/slow_out" -w '%{http_code}' --limit-rate 1M "${sig[@]}" "${me[@]}" "${unsigned[@]}" \
+  -T "$tmp/slow3m" "$E/$B/data/slow.bin" > "$tmp/slow_code" &
+slow=$!
+sleep 1
+s=$(req fast "${sig[@]}" "${me[@]}" "${unsigned[@]}" -T "$tmp/fast4m" "$E/$B/data/fast.bin")
+expect "upload beyond the server-wide buffer while another is buffering -> 503" "$s" 503 fast SlowDown
+wait "$slow"
+expect "the slow upload still lands" "$(cat "$tmp/slow_code")" 200 slow_out
+s=$(req fast2 "${sig[@]}" "${me[@]}" "${unsigned[@]}" -T "$tmp/fast4m" "$E/$B/data/fast.bin")
+expect "the same upload alone afterwards (buffer released)" "$s" 200 fast2
 
 # ---- still alive
 s=$(req alive "${sig[@]}" "${me[@]}" "${unsigned[@]}" "$E/$B/$key")

@@ -29,7 +29,8 @@
 // Env:   ZM_S3_KEYS       "ak:secret[,ak:secret...]" (default zipmine:zipmine-secret-key)
 //        ZM_S3_REGION     region (default us-east-1)
 //        ZM_S3_BUCKET     bucket created at start (default zipmine)
-//        ZM_S3_MAX_BODY   max buffered request body in bytes (default 64 MiB)
+//        ZM_S3_MAX_BODY   max request body in bytes (default 64 MiB)
+//        ZM_S3_MAX_BUFFERED max bytes of bodies buffered at once (default 4 x MAX_BODY)
 //        ZM_TEST_NODE_DIR directory holding node_modules (default ../node)
 // Logs one JSON line per request on stdout.
 
@@ -83,6 +84,7 @@ const BUCKET = process.env.ZM_S3_BUCKET || 'zipmine';
 const MAX_BODY = Number(process.env.ZM_S3_MAX_BODY || 64 * 1024 * 1024);
 const KEYS = parseKeys(process.env.ZM_S3_KEYS || 'zipmine:zipmine-secret-key');
 const DRAIN_LIMIT = Math.max(4 * MAX_BODY, 256 * 1024 * 1024);
+const MAX_BUFFERED = Number(process.env.ZM_S3_MAX_BUFFERED || 4 * MAX_BODY);
 const MAX_SKEW_MS = 15 * 60 * 1000;
 const MAX_PRESIGN_S = 7 * 24 * 3600;
 const MAX_POST_FIELDS_BYTES = 20 * 1024;  // AWS: fields preceding the file <= 20 KB
@@ -90,6 +92,7 @@ const MAX_POST_PARTS = 64;
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 if (!Number.isInteger(MAX_BODY) || MAX_BODY < 1) throw new Error('bad ZM_S3_MAX_BODY');
+if (!Number.isInteger(MAX_BUFFERED) || MAX_BUFFERED < MAX_BODY) throw new Error('bad ZM_S3_MAX_BUFFERED (>= ZM_S3_MAX_BODY)');
 
 const signers = new Map();
 for (const [ak, secret] of KEYS) {
@@ -248,7 +251,11 @@ async function explain(signer, request, opts, payloadHash, scope) {
 // (closing on a client mid-upload makes it see a reset instead).  With
 // Expect: 100-continue and a declared length above the cap the body is
 // refused before it is sent.
-function readBody(req, res, cap, expectContinue) {
+// All requests together buffer at most MAX_BUFFERED bytes; beyond that a
+// request gets 503 SlowDown instead of growing the heap.
+let buffered = 0;
+
+function readBody(req, res, ctx, cap, expectContinue) {
   const tooLarge = () => new S3Error(400, 'EntityTooLarge',
     'Your proposed upload exceeds the maximum allowed size.', { MaxSizeAllowed: cap });
   return new Promise((resolve, reject) => {
@@ -273,8 +280,18 @@ function readBody(req, res, cap, expectContinue) {
       if (done) return;
       n += c.length;
       if (n > DRAIN_LIMIT) { finish(tooLarge()); return; }
-      if (n > cap) { over = true; chunks.length = 0; return; }
-      if (!over) chunks.push(c);
+      if (n > cap) {
+        if (!over) { over = true; chunks.length = 0; buffered -= ctx.reserved; ctx.reserved = 0; }
+        return;
+      }
+      if (over) return;
+      if (buffered + c.length > MAX_BUFFERED) {
+        finish(new S3Error(503, 'SlowDown', 'Please reduce your request rate (server buffer full).'));
+        return;
+      }
+      buffered += c.length;
+      ctx.reserved += c.length;
+      chunks.push(c);
     });
     req.on('end', () => finish(over ? tooLarge() : null, over ? null : Buffer.concat(chunks, n)));
     req.on('error', () => finish(new S3Error(400, 'IncompleteBody',
@@ -608,7 +625,7 @@ async function postUpload(req, res, ctx, bucket, expectContinue) {
     throw new S3Error(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold',
       { Condition: 'Bucket POST must be of the enclosure-type multipart/form-data' });
   }
-  const body = await readBody(req, res, MAX_BODY, expectContinue);
+  const body = await readBody(req, res, ctx, MAX_BODY, expectContinue);
   const { fields, file } = parseMultipart(body, boundary);
   if (fields.bucket !== undefined && fields.bucket !== bucket) {
     throw policyDenied('the bucket field does not match the bucket of the URL');
@@ -753,14 +770,14 @@ async function forward(req, res, body, headerOverrides = {}) {
 // Every accepted body is read completely (bounded) before anything reaches
 // s3rver: s3rver would otherwise store a truncated object when a client goes
 // away mid-upload, where S3 stores nothing.
-function readAll(req, res, expectContinue) {
-  return readBody(req, res, MAX_BODY, expectContinue);
+function readAll(req, res, ctx, expectContinue) {
+  return readBody(req, res, ctx, MAX_BODY, expectContinue);
 }
 
 async function handle(req, res, expectContinue) {
   const t0 = process.hrtime.bigint();
   const rid = randomBytes(8).toString('hex').toUpperCase();
-  const ctx = { ak: null };
+  const ctx = { ak: null, reserved: 0 };
   let status = 0;
   let reason = '';
   try {
@@ -784,7 +801,7 @@ async function handle(req, res, expectContinue) {
       return;
     }
     if (req.method === 'OPTIONS') {
-      status = await forward(req, res, await readAll(req, res, expectContinue));
+      status = await forward(req, res, await readAll(req, res, ctx, expectContinue));
       return;
     }
     if ([hasHeaderAuth, hasV4Query, hasV2Query].filter(Boolean).length > 1) {
@@ -797,12 +814,12 @@ async function handle(req, res, expectContinue) {
     }
     if (hasV4Query) {
       await verifyPresigned(req, ctx);
-      status = await forward(req, res, await readAll(req, res, expectContinue));
+      status = await forward(req, res, await readAll(req, res, ctx, expectContinue));
       return;
     }
     if (!hasHeaderAuth) throw new S3Error(403, 'AccessDenied', 'Access Denied');
     const auth = await verifyHeaderAuth(req, ctx);
-    const body = await readAll(req, res, expectContinue);
+    const body = await readAll(req, res, ctx, expectContinue);
     if (auth.contentSha === 'UNSIGNED-PAYLOAD') {
       status = await forward(req, res, body);
       return;
@@ -831,6 +848,7 @@ async function handle(req, res, expectContinue) {
     reason = err instanceof S3Error ? `${err.code}: ${err.message}` : String(err && err.stack || err);
     sendError(req, res, err, rid);
   } finally {
+    buffered -= ctx.reserved;
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     process.stdout.write(JSON.stringify({ ts: new Date().toISOString(), event: 's3_request', rid,
       method: req.method, path: req.url.split('?')[0], ak: ctx.ak, status, ms: Math.round(ms * 10) / 10,
