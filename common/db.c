@@ -245,6 +245,19 @@ s_result (db_t *self, PGresult *res, ExecStatusType expect, db_result_t **result
     return rc;
 }
 
+//  NOTICE and WARNING messages from the server go to the log, not to stderr.
+static void
+s_notice (void *arg, const char *message)
+{
+    (void) arg;
+    char line [512];
+    snprintf (line, sizeof line, "%s", message);
+    size_t len = strlen (line);
+    while (len > 0 && (line [len - 1] == '\n' || line [len - 1] == ' '))
+        line [--len] = 0;
+    log_debug ("db_notice", LS ("message", line));
+}
+
 static int
 s_open (db_t *self)
 {
@@ -276,6 +289,7 @@ s_open (db_t *self)
         return permanent ? RC_ERR : RC_RETRY;
     }
     self->conn = conn;
+    PQsetNoticeProcessor (conn, s_notice, NULL);
     const char *params [] = { self->statement_timeout };
     PGresult *res = PQexecParams (conn, "SELECT set_config('statement_timeout', $1 || 'ms', false)",
                                   1, NULL, params, NULL, NULL, 0);
@@ -703,11 +717,13 @@ db_copy_abort (db_t *self, const char *reason)
         s_lost (self);
         return RC_RETRY;
     }
-    char err [DB_ERR_MAX];
+    char err [DB_ERR_MAX], state [6];
     snprintf (err, sizeof err, "%s", self->error);
+    snprintf (state, sizeof state, "%s", self->sqlstate);
     PQputCopyEnd (self->conn, reason ? reason : "aborted");
     s_copy_finish (self, NULL);         //  the server answers 57014, as asked
     snprintf (self->error, sizeof self->error, "%s", err);
+    snprintf (self->sqlstate, sizeof self->sqlstate, "%s", state);
     return self->conn ? 0 : RC_RETRY;
 }
 
@@ -879,11 +895,11 @@ s_migrate_one (db_t *self, const db_migration_t *m, const char *checksum)
     if (rc == 0)
         rc = db_commit (self);
     if (rc != 0) {
-        char why [DB_ERR_MAX];
+        char why [DB_ERR_MAX], state [6];
         snprintf (why, sizeof why, "%s", self->error);
+        snprintf (state, sizeof state, "%s", self->sqlstate);
         db_rollback (self);
-        s_set_error (self, self->sqlstate, "migration %04d_%s failed: %s", m->version,
-                     m->name, why);
+        s_set_error (self, state, "migration %04d_%s failed: %s", m->version, m->name, why);
         log_error ("db_migration_failed", LI ("version", m->version), LS ("name", m->name),
                    LS ("error", self->error));
         return rc;
