@@ -297,7 +297,11 @@ kill -0 "$pid" 2>/dev/null && pass "server process still alive (pid $pid)" || fa
 "$s3dir/stop" "$tmp"; rc=$?
 [ "$rc" = 0 ] && pass "stop exits 0" || fail "stop exits 0" "rc $rc"
 if kill -0 "$pid" 2>/dev/null; then fail "stop: pid gone" "pid $pid still running"; else pass "stop: pid $pid gone"; fi
-if pgrep -f "$tmp/s3" >/dev/null; then fail "stop: no process left" "$(pgrep -af "$tmp/s3")"; else pass "stop: no process left"; fi
+left=""
+for c in /proc/[0-9]*/cmdline; do
+  if tr '\0' ' ' 2>/dev/null < "$c" | grep -qF "$tmp/s3"; then left="$left ${c//[!0-9]/}"; fi
+done
+[ -z "$left" ] && pass "stop: no process left" || fail "stop: no process left" "pids:$left"
 s=$(curl -s -m 3 -o /dev/null -w '%{http_code}' "$E/$B" || true)
 [ "$s" = 000 ] && pass "stop: port closed" || fail "stop: port closed" "HTTP $s"
 [ ! -e "$tmp/s3/s3rver.sock" ] && pass "stop: inner socket removed" || fail "stop: inner socket removed" "still there"
