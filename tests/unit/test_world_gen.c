@@ -6,6 +6,8 @@
 #include "workers/world/world_gen.h"
 #include "tests/testutil.h"
 
+#include <jansson.h>
+
 #include <time.h>
 
 static int
@@ -25,15 +27,16 @@ s_cmp_str (const void *a, const void *b)
 static char *
 s_dump_zip (uint64_t seed, const catalog_entry_t *e)
 {
-    json_t *arr = json_array ();
+    size_t cap = (size_t) world_gen_count (e) * WORLD_GEN_JSON_MAX + 1, n = 0;
+    char *text = malloc (cap);
+    CHECK (text);
     for (int i = 0; i < world_gen_count (e); i++) {
         world_property_t p;
         CHECK_EQ_INT (world_gen_property (seed, e, i, &p), 0);
-        json_array_append_new (arr, world_gen_property_json (&p, "http://w"));
+        int w = world_gen_property_render (&p, "http://w", text + n, cap - n);
+        CHECK (w > 0);
+        n += (size_t) w;
     }
-    char *text = json_dumps (arr, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    CHECK (text);
-    json_decref (arr);
     return text;
 }
 
@@ -210,18 +213,31 @@ s_test_values (const catalog_t *cat)
     CHECK (strstr (p.address, ", Fulton County, GA 30349"));
 }
 
+static json_t *
+s_render_parse (const world_property_t *p, const char *url)
+{
+    char buf [WORLD_GEN_JSON_MAX];
+    int n = world_gen_property_render (p, url, buf, sizeof buf);
+    CHECK (n > 0 && (size_t) n == strlen (buf));
+    json_error_t jerr;
+    json_t *doc = json_loads (buf, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc)
+        fprintf (stderr, "render is not JSON: %s: %s\n", jerr.text, buf);
+    CHECK (doc);
+    return doc;
+}
+
 static void
 s_test_json (const catalog_t *cat)
 {
     const catalog_entry_t *e = catalog_lookup (cat, "08701");
     world_property_t p;
     CHECK_EQ_INT (world_gen_property (46, e, 3, &p), 0);
-    json_t *doc = world_gen_property_json (&p, "http://127.0.0.1:8090");
-    CHECK (doc);
+    json_t *doc = s_render_parse (&p, "http://127.0.0.1:8090");
     const char *keys [] = { "zpid", "mls_id", "address", "street", "city", "state", "zipcode",
                             "price", "bedrooms", "bathrooms", "sqft", "listing_date",
                             "property_type", "listing_status", "days_on_market", "source_url" };
-    //  Fixed key order, no scraped_timestamp.
+    //  Fixed key order (jansson keeps insertion order), no scraped_timestamp.
     size_t idx = 0;
     const char *key;
     json_t *value;
@@ -234,10 +250,40 @@ s_test_json (const catalog_t *cat)
     CHECK (!json_object_get (doc, "scraped_timestamp"));
     CHECK_EQ_INT (json_integer_value (json_object_get (doc, "zpid")), 20003);
     CHECK_EQ_STR (json_string_value (json_object_get (doc, "zipcode")), "08701");
+    CHECK_EQ_STR (json_string_value (json_object_get (doc, "address")), p.address);
+    CHECK_EQ_STR (json_string_value (json_object_get (doc, "city")), "Lakewood");
+    CHECK_EQ_STR (json_string_value (json_object_get (doc, "listing_date")), p.listing_date);
+    CHECK_EQ_STR (json_string_value (json_object_get (doc, "property_type")), p.property_type);
+    CHECK_EQ_STR (json_string_value (json_object_get (doc, "listing_status")), p.listing_status);
     CHECK_EQ_STR (json_string_value (json_object_get (doc, "source_url")),
                   "http://127.0.0.1:8090/property/20003");
+    CHECK (json_is_real (json_object_get (doc, "bathrooms")));
     CHECK (json_real_value (json_object_get (doc, "bathrooms")) == p.bathrooms_x2 / 2.0);
+    CHECK_EQ_INT (json_integer_value (json_object_get (doc, "price")), p.price);
+    CHECK_EQ_INT (json_integer_value (json_object_get (doc, "bedrooms")), p.bedrooms);
+    CHECK_EQ_INT (json_integer_value (json_object_get (doc, "sqft")), p.sqft);
+    CHECK_EQ_INT (json_integer_value (json_object_get (doc, "days_on_market")), p.days_on_market);
     json_decref (doc);
+
+    //  Escaping: quotes, backslashes and control bytes in text fields stay valid JSON.
+    snprintf (p.city, sizeof p.city, "Say \"hi\" \\ \x01 Ca\xc2\xa6on");
+    doc = s_render_parse (&p, "http://w");
+    CHECK_EQ_STR (json_string_value (json_object_get (doc, "city")), p.city);
+    json_decref (doc);
+
+    //  Too small a buffer: -1 and an empty string, never an overflow.
+    char small [64];
+    CHECK_EQ_INT (world_gen_property_render (&p, "http://w", small, sizeof small), -1);
+    CHECK_EQ_STR (small, "");
+
+    //  Every rendering of a sample fits WORLD_GEN_JSON_MAX and parses.
+    for (size_t k = 0; k < catalog_size (cat); k += 101) {
+        const catalog_entry_t *x = catalog_at (cat, k);
+        world_gen_property (46, x, 0, &p);
+        doc = s_render_parse (&p, "http://a-rather-long-public-url.example.com:65535/base");
+        CHECK_EQ_STR (json_string_value (json_object_get (doc, "zipcode")), x->zipcode);
+        json_decref (doc);
+    }
 }
 
 int

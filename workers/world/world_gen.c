@@ -8,6 +8,7 @@
 #include "workers/world/world_gen.h"
 
 #include <assert.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,30 +170,82 @@ world_gen_property (uint64_t seed, const catalog_entry_t *entry, int i, world_pr
     return 0;
 }
 
-json_t *
-world_gen_property_json (const world_property_t *p, const char *public_url)
+//  Appends s as a JSON string (quotes, escapes) at buf + *n. Returns 0, or -1 if it does
+//  not fit. Input is valid UTF-8 (the catalog parser guarantees it), passed through as is.
+static int
+s_put_str (char *buf, size_t size, size_t *n, const char *s)
 {
-    assert (p && public_url);
-    char url [512];
-    snprintf (url, sizeof url, "%s/property/%lld", public_url, (long long) p->zpid);
-    json_t *doc = json_pack ("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:i, s:f, s:i, s:s, "
-                             "s:s, s:s, s:i, s:s}",
-                             "zpid", (json_int_t) p->zpid,
-                             "mls_id", p->mls_id,
-                             "address", p->address,
-                             "street", p->street,
-                             "city", p->city,
-                             "state", p->state,
-                             "zipcode", p->zipcode,
-                             "price", (json_int_t) p->price,
-                             "bedrooms", p->bedrooms,
-                             "bathrooms", p->bathrooms_x2 / 2.0,
-                             "sqft", p->sqft,
-                             "listing_date", p->listing_date,
-                             "property_type", p->property_type,
-                             "listing_status", p->listing_status,
-                             "days_on_market", p->days_on_market,
-                             "source_url", url);
-    assert (doc);       //  every string is valid UTF-8: the catalog parser guarantees it
-    return doc;
+    size_t k = *n;
+    if (k + 1 >= size)
+        return -1;
+    buf [k++] = '"';
+    for (; *s; s++) {
+        unsigned char c = (unsigned char) *s;
+        if (k + 7 >= size)
+            return -1;
+        if (c == '"' || c == '\\') {
+            buf [k++] = '\\';
+            buf [k++] = (char) c;
+        }
+        else
+        if (c < 0x20)
+            k += (size_t) snprintf (buf + k, size - k, "\\u%04x", c);
+        else
+            buf [k++] = (char) c;
+    }
+    if (k + 1 >= size)
+        return -1;
+    buf [k++] = '"';
+    buf [k] = 0;
+    *n = k;
+    return 0;
+}
+
+//  Appends printf output at buf + *n. Returns 0, or -1 if it does not fit.
+static int __attribute__ ((format (printf, 4, 5)))
+s_put (char *buf, size_t size, size_t *n, const char *fmt, ...)
+{
+    if (*n >= size)
+        return -1;
+    va_list ap;
+    va_start (ap, fmt);
+    int w = vsnprintf (buf + *n, size - *n, fmt, ap);
+    va_end (ap);
+    if (w < 0 || (size_t) w >= size - *n)
+        return -1;
+    *n += (size_t) w;
+    return 0;
+}
+
+int
+world_gen_property_render (const world_property_t *p, const char *public_url, char *buf,
+                           size_t size)
+{
+    assert (p && public_url && buf);
+    size_t n = 0;
+    int rc = s_put (buf, size, &n, "{\"zpid\":%lld,\"mls_id\":", (long long) p->zpid);
+    rc |= s_put_str (buf, size, &n, p->mls_id);
+    rc |= s_put (buf, size, &n, ",\"address\":");
+    rc |= s_put_str (buf, size, &n, p->address);
+    rc |= s_put (buf, size, &n, ",\"street\":");
+    rc |= s_put_str (buf, size, &n, p->street);
+    rc |= s_put (buf, size, &n, ",\"city\":");
+    rc |= s_put_str (buf, size, &n, p->city);
+    rc |= s_put (buf, size, &n, ",\"state\":");
+    rc |= s_put_str (buf, size, &n, p->state);
+    rc |= s_put (buf, size, &n, ",\"zipcode\":");
+    rc |= s_put_str (buf, size, &n, p->zipcode);
+    rc |= s_put (buf, size, &n, ",\"price\":%lld,\"bedrooms\":%d,\"bathrooms\":%d.%d,"
+                 "\"sqft\":%d,\"listing_date\":\"%s\",\"property_type\":\"%s\","
+                 "\"listing_status\":\"%s\",\"days_on_market\":%d,"
+                 "\"source_url\":\"%s/property/%lld\"}",
+                 (long long) p->price, p->bedrooms, p->bathrooms_x2 / 2,
+                 p->bathrooms_x2 % 2 ? 5 : 0, p->sqft, p->listing_date, p->property_type,
+                 p->listing_status, p->days_on_market, public_url, (long long) p->zpid);
+    if (rc != 0) {
+        if (size > 0)
+            buf [0] = 0;
+        return -1;
+    }
+    return (int) n;
 }

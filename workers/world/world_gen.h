@@ -12,7 +12,6 @@
 
 #include "common/catalog.h"
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -55,12 +54,19 @@ int world_gen_property (uint64_t seed, const catalog_entry_t *entry, int i,
 int world_gen_locate (const catalog_t *catalog, int64_t zpid, const catalog_entry_t **entry,
                       int *i);
 
-//  The property as a listing object (DESIGN.md section 7 fields, in a fixed order:
-//  zpid, mls_id, address, street, city, state, zipcode, price, bedrooms, bathrooms, sqft,
-//  listing_date, property_type, listing_status, days_on_market, source_url), source_url being
-//  "{public_url}/property/{zpid}". No scraped_timestamp: the scraper adds it.
-//  Returns a new reference (caller owns: json_decref).
-json_t *world_gen_property_json (const world_property_t *p, const char *public_url);
+//  Longest rendering of a property (world_gen_property_render never needs more).
+#define WORLD_GEN_JSON_MAX 4096
+
+//  Writes the property as a compact JSON listing object into buf (NUL-terminated), keys in
+//  this fixed order: zpid, mls_id, address, street, city, state, zipcode, price, bedrooms,
+//  bathrooms, sqft, listing_date, property_type, listing_status, days_on_market, source_url
+//  (DESIGN.md section 7 fields), source_url being "{public_url}/property/{zpid}". bathrooms is
+//  a real with one decimal ("2.0", "2.5"), every other number an integer. No
+//  scraped_timestamp: the scraper adds it. public_url must be printable ASCII of at most 300
+//  bytes without '"' or '\\'. Returns the length, or -1 if size is too small (size >=
+//  WORLD_GEN_JSON_MAX always suffices).
+int world_gen_property_render (const world_property_t *p, const char *public_url, char *buf,
+                               size_t size);
 
 //  The splitmix64 primitives (exposed for tests and the README's worked example):
 //  world_gen_mix (x) = the first output of splitmix64 seeded with x.

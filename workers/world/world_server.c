@@ -154,21 +154,30 @@ s_listings (httpd_req_t *req, void *arg)
     if (!s_admit (self, req))
         return;
     int total = world_gen_count (entry);
-    json_t *listings = json_array ();
-    assert (listings);
     int64_t first = (page - 1) * page_size;
-    for (int64_t i = first; i < total && i < first + page_size; i++) {
+    int64_t last = first + page_size < total ? first + page_size : total;
+    int64_t count = last > first ? last - first : 0;
+    //  Rendered straight into one buffer, sized for the worst case of this page.
+    size_t cap = 256 + (size_t) count * (WORLD_GEN_JSON_MAX + 1);
+    char *out = malloc (cap);
+    assert (out);
+    size_t n = (size_t) snprintf (out, cap, "{\"zipcode\":\"%s\",\"page\":%lld,"
+                                  "\"page_size\":%lld,\"total\":%d,\"listings\":[", zip,
+                                  (long long) page, (long long) page_size, total);
+    for (int64_t i = first; i < last; i++) {
         world_property_t p;
         int rc = world_gen_property (self->opts.seed, entry, (int) i, &p);
         assert (rc == 0);
-        json_array_append_new (listings, world_gen_property_json (&p, url));
+        if (i > first)
+            out [n++] = ',';
+        int w = world_gen_property_render (&p, url, out + n, cap - n);
+        assert (w > 0);
+        n += (size_t) w;
     }
-    json_t *doc = json_pack ("{s:s, s:I, s:I, s:i, s:o}", "zipcode", zip,
-                             "page", (json_int_t) page, "page_size", (json_int_t) page_size,
-                             "total", total, "listings", listings);
-    assert (doc);
-    httpd_respond_json (req, 200, doc);
-    json_decref (doc);
+    out [n++] = ']';
+    out [n++] = '}';
+    httpd_respond (req, 200, "application/json", out, n);
+    free (out);
 }
 
 static void
@@ -196,9 +205,10 @@ s_property (httpd_req_t *req, void *arg)
     world_property_t p;
     int rc = world_gen_property (self->opts.seed, entry, i, &p);
     assert (rc == 0);
-    json_t *doc = world_gen_property_json (&p, url);
-    httpd_respond_json (req, 200, doc);
-    json_decref (doc);
+    char out [WORLD_GEN_JSON_MAX];
+    int w = world_gen_property_render (&p, url, out, sizeof out);
+    assert (w > 0);
+    httpd_respond (req, 200, "application/json", out, (size_t) w);
 }
 
 world_server_t *
