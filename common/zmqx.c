@@ -30,7 +30,8 @@ zmqx_opts_default (void)
         .maxmsgsize = ZMQX_FRAME_MAX_DEFAULT,
         .routing_id = NULL,
         .immediate = false,
-        .router_mandatory = true
+        .router_mandatory = true,
+        .router_handover = true
     };
     return opts;
 }
@@ -137,6 +138,8 @@ zmqx_new (int type, const char *endpoints, const zmqx_opts_t *opts)
         rc |= s_setopt_int (handle, ZMQ_IMMEDIATE, 1);
     if (type == ZMQ_ROUTER && opts->router_mandatory)
         rc |= s_setopt_int (handle, ZMQ_ROUTER_MANDATORY, 1);
+    if (type == ZMQ_ROUTER && opts->router_handover)
+        rc |= s_setopt_int (handle, ZMQ_ROUTER_HANDOVER, 1);
     if (opts->routing_id) {
         size_t len = strlen (opts->routing_id);
         if (len == 0 || len > 255)

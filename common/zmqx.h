@@ -36,10 +36,14 @@ typedef struct {
     const char *routing_id;     //  ZMQ_ROUTING_ID for DEALER/ROUTER peers, or NULL
     bool immediate;             //  ZMQ_IMMEDIATE: queue only to completed connections
     bool router_mandatory;      //  ROUTER: unknown routing id -> EHOSTUNREACH, not a drop
+    bool router_handover;       //  ROUTER: a new peer with a routing id still in use takes
+                                //  it over (a restarted worker reconnecting as "name.index"
+                                //  before the old connection is noticed gone)
 } zmqx_opts_t;
 
 //  Defaults: linger 500 ms, hwm 1000/1000, send and receive timeouts 1000 ms, maxmsgsize
-//  ZMQX_FRAME_MAX_DEFAULT, no routing id, immediate off, router_mandatory on.
+//  ZMQX_FRAME_MAX_DEFAULT, no routing id, immediate off, router_mandatory and
+//  router_handover on.
 zmqx_opts_t zmqx_opts_default (void);
 
 //  Creates a socket of `type` (ZMQ_PUSH, ZMQ_PULL, ZMQ_ROUTER, ZMQ_DEALER, ZMQ_PUB, ...) with
