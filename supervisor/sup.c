@@ -392,6 +392,9 @@ s_child_exec (const char *path, char **argv, char **env, int ready_wr, int pdeat
 {
     if (prctl (PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid () != parent)
         _exit (EXIT_TRANSIENT);
+    //  Its own process group: a terminal's Ctrl-C (or a group kill) reaches the supervisor
+    //  only, which then stops the children in order, each exactly once.
+    setpgid (0, 0);
     sigset_t none;
     sigemptyset (&none);
     sigprocmask (SIG_SETMASK, &none, NULL);
@@ -430,6 +433,7 @@ s_spawn (sup_t *self, s_child_t *c, const char *reason)
     char **env = s_env_new (self, c);
     self->child_argv [0] = path;
     pid_t parent = getpid ();
+    int64_t fork_at = clock_mono_ms ();
     pid_t pid = fork ();
     if (pid == 0)
         s_child_exec (path, self->child_argv, env, ready [1], self->pdeath_rd, parent);
@@ -455,7 +459,7 @@ s_spawn (sup_t *self, s_child_t *c, const char *reason)
     c->deadline = c->started_at + self->config->ready_timeout_ms;
     s_child_forget_hb (c);
     log_info ("child_spawn", LS ("worker", c->id), LI ("pid", pid), LS ("path", path),
-              LI ("restarts", c->restarts));
+              LI ("restarts", c->restarts), LI ("fork_ms", c->started_at - fork_at));
     s_set_state (self, c, S_STARTING, reason);
 }
 

@@ -11,6 +11,7 @@
         exit1:MS        ready, then exits 1 (transient) after MS ms
         crash:MS        ready, then abort () after MS ms (death by SIGABRT)
         noready         never writes its readiness byte (heartbeats go on)
+        slowready:MS    becomes ready only MS ms after start
         ignoreterm      ready, and SIGTERM/SIGINT are ignored (SIG_IGN, unblocked), so only
                         SIGKILL ends it
         hang:MS         ready, then after MS ms the loop blocks forever (heartbeats stop)
@@ -30,7 +31,7 @@
 #include <unistd.h>
 
 typedef struct {
-    char mode [32];
+    char mode [64];
     long ms;
     metrics_series_t *ticks;
     int64_t drain_started;
@@ -89,6 +90,8 @@ s_tick (worker_t *w, void *arg)
     }
     if (worker_uptime_ms (w) < t->ms)
         return 0;
+    if (strcmp (t->mode, "slowready") == 0 && worker_state (w) == WORKER_STARTING)
+        worker_ready (w);
     if (strcmp (t->mode, "exit1") == 0) {
         log_info ("testworker_exit1", LI ("after_ms", t->ms));
         worker_exit (w, EXIT_TRANSIENT);
@@ -139,7 +142,7 @@ main (int argc, char **argv)
     log_info ("testworker_mode", LS ("mode", t.mode), LI ("ms", t.ms));
 
     static const char *known [] = { "normal", "exit100", "exit1", "crash", "noready",
-                                    "ignoreterm", "hang", "slowdrain" };
+                                    "ignoreterm", "hang", "slowdrain", "slowready" };
     bool ok = false;
     for (size_t i = 0; i < sizeof known / sizeof known [0]; i++)
         ok = ok || strcmp (t.mode, known [i]) == 0;
@@ -166,7 +169,7 @@ main (int argc, char **argv)
         sigaddset (&set, SIGINT);
         sigprocmask (SIG_UNBLOCK, &set, NULL);
     }
-    if (strcmp (t.mode, "noready") != 0)
+    if (strcmp (t.mode, "noready") != 0 && strcmp (t.mode, "slowready") != 0)
         worker_ready (w);
     int rc = worker_run (w);
     worker_destroy (&w);

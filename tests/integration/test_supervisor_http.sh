@@ -1,0 +1,77 @@
+#!/bin/bash
+# zipmined's HTTP port: /livez; /readyz is 503 naming the required workers that are not
+# READY (never optional ones), then 200 once all are; /metrics passes `promtool check
+# metrics` and carries the supervisor's families and the workers' heartbeat samples labelled
+# worker/instance; hostile or odd requests get 4xx and a silent client cannot block the port.
+# zipminectl reports a node that is not running (exit 1).
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "${ZM_SOURCE_DIR:-$HERE/../..}/tests/support/supervisor_lib.sh"
+sup_init
+command -v promtool >/dev/null || fail "promtool not installed (Debian package prometheus)"
+command -v curl >/dev/null || fail "curl not installed"
+sup_link fast late extra
+
+export ZM_TEST_MODE="normal,late=slowready:2500,extra=noready"
+sup_start "${SUP_FAST[@]}" --ready.timeout.ms 20000 --workers fast:2,late,extra:optional
+URL="http://127.0.0.1:$SUP_PORT"
+code () { curl -s -o "$T/body" -w '%{http_code}' --max-time 3 "$@"; }
+
+[ "$(code "$URL/livez")" = 200 ] || fail "/livez"
+t0=$(now_ms)
+fast_ready () { [ "$(sup_state fast.0)" = READY ] && [ "$(sup_state fast.1)" = READY ]; }
+wait_until 5000 fast_ready || fail "fast not READY"
+c=$(code "$URL/readyz")
+echo "/readyz while late.0 starts: $c $(cat "$T/body")"
+[ "$c" = 503 ] || fail "/readyz $c while late.0 is not READY"
+python3 -c '
+import json, sys
+d = json.load (open (sys.argv [1]))
+assert d["ready"] is False
+names = [w["worker"] for w in d["not_ready"]]
+assert names == ["late.0"], names
+' "$T/body" || fail "/readyz body should name late.0 only"
+wait_until 6000 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $URL/readyz)\" = 200 ]" \
+    || fail "/readyz never 200"
+echo "/readyz 200 after $(( $(now_ms) - t0 )) ms: $(curl -s $URL/readyz)"
+
+sleep 0.3   # a few heartbeats with metrics
+[ "$(code "$URL/metrics")" = 200 ] || fail "/metrics"
+cp "$T/body" "$T/metrics"
+promtool check metrics < "$T/metrics" > "$T/promtool" 2>&1 || { cat "$T/promtool"; fail "promtool check metrics"; }
+echo "promtool check metrics: ok ($(wc -l < "$T/metrics") lines, $(grep -c '^# TYPE' "$T/metrics") families)"
+for pat in 'zipmine_supervisor_uptime_seconds ' \
+           'zipmine_supervisor_children{state="ready"} 3' \
+           'zipmine_supervisor_children{state="starting"} 1' \
+           'zipmine_supervisor_restarts_total{worker="fast",instance="1"} 0' \
+           'zipmine_supervisor_heartbeat_age_seconds{worker="late",instance="0"} ' \
+           'zipmine_testworker_ticks_total{worker="fast",instance="0"} ' \
+           'zipmine_testworker_ticks_total{worker="extra",instance="0"} '; do
+    grep -qF "$pat" "$T/metrics" || fail "/metrics lacks '$pat'"
+done
+grep -q '{.*worker="fast",instance="1"' "$T/metrics" || fail "no samples of fast.1"
+for fam in $(grep '^# TYPE' "$T/metrics" | awk '{print $3}' | sort | uniq -d); do
+    fail "family $fam has two TYPE lines"
+done
+
+# Hostile and odd requests.
+[ "$(code -X POST "$URL/metrics")" = 405 ] || fail "POST not 405"
+[ "$(code "$URL/nope")" = 404 ] || fail "unknown path not 404"
+big=$(head -c 9000 /dev/zero | tr '\0' a)
+[ "$(code -H "X-Big: $big" "$URL/livez")" = 431 ] || fail "9 KB header not 431"
+reply=$(printf 'BOGUS\r\n\r\n' | timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$SUP_PORT; cat >&3; cat <&3")
+echo "$reply" | head -1 | grep -q '^HTTP/1.0 400' || fail "bad request line: '$reply'"
+# A client that connects and says nothing must not block others.
+exec 5<>/dev/tcp/127.0.0.1/$SUP_PORT
+t1=$(now_ms)
+[ "$(code "$URL/livez")" = 200 ] || fail "/livez blocked by a silent client"
+echo "/livez with a silent client connected: $(( $(now_ms) - t1 )) ms"
+exec 5>&-
+
+# zipminectl: node gone -> exit 1 with a clear message.
+kill -TERM "$SUP_PID"; wait "$SUP_PID"; rc=$?
+[ $rc = 0 ] || fail "node exit $rc"
+rm -f "$T/run/tn/ctl.ipc"
+sup_ctl status 2>"$T/err"; rc=$?
+[ $rc = 1 ] && grep -q "not running" "$T/err" || fail "zipminectl on a stopped node: rc $rc, $(cat "$T/err")"
+echo "zipminectl on a stopped node: $(cat "$T/err")"
+echo "PASS test_supervisor_http"

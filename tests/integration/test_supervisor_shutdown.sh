@@ -1,0 +1,48 @@
+#!/bin/bash
+# zipmined shutdown: SIGTERM drains every worker (a worker ignoring SIGTERM is SIGKILLed
+# after shutdown.budget.ms), the whole node ends within 25 s with exit 0 and no process left;
+# SIGKILL of the supervisor itself (parent death) makes every worker exit.
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "${ZM_SOURCE_DIR:-$HERE/../..}/tests/support/supervisor_lib.sh"
+sup_init
+sup_link a b stubborn slow
+
+all_ready () {
+    [ "$(sup_ctl status | awk 'NR > 2 && $3 == "READY"' | wc -l)" -eq "$1" ]
+}
+
+# A. SIGTERM with a stubborn worker and a slow drainer.
+export ZM_TEST_MODE="normal,stubborn=ignoreterm,slow=slowdrain:600"
+sup_start "${SUP_FAST[@]}" --shutdown.budget.ms 1500 --workers a:3,b,stubborn,slow
+wait_until 10000 all_ready 6 || fail "children not READY"
+pids=$(sup_child_pids); record_pids $pids
+[ "$(echo $pids | wc -w)" = 6 ] || fail "expected 6 worker processes, got '$pids'"
+t0=$(now_ms)
+kill -TERM "$SUP_PID"
+wait_until 25000 bash -c "! kill -0 $SUP_PID" || fail "node still running 25 s after SIGTERM"
+wait "$SUP_PID"; rc=$?
+dt=$(( $(now_ms) - t0 ))
+echo "node down ${dt} ms after SIGTERM (budget 1500 ms, limit 25000 ms), exit $rc"
+[ $rc = 0 ] || fail "exit $rc after SIGTERM"
+for p in $pids; do kill -0 "$p" 2>/dev/null && fail "worker pid $p outlived the node"; done
+log_has '"event":"child_stop_timeout","worker":"stubborn.0"' || fail "stubborn.0 not SIGKILLed at its budget"
+grep -q '"worker":"stubborn.0","pid":[0-9]*,"exit":"signal 9"' "$T/log" || fail "stubborn.0 did not die by SIGKILL"
+grep -q '"worker":"slow.0","pid":[0-9]*,"exit":"exit 0 (clean)"' "$T/log" || fail "slow.0 did not drain"
+[ "$dt" -ge 1400 ] || fail "node went down before the stubborn worker's budget ($dt ms)"
+order=$(grep -o '"event":"child_sigterm","worker":"[a-z]*\.[0-9]"' "$T/log" | grep -o '[a-z]*\.[0-9]' | tr '\n' ' ')
+[ "$order" = "slow.0 stubborn.0 b.0 a.2 a.1 a.0 " ] || fail "SIGTERM order '$order'"
+
+# B. parent death: SIGKILL the supervisor, every worker exits.
+rm -rf "$T/run"; : > "$T/log"
+export ZM_TEST_MODE=normal
+sup_start "${SUP_FAST[@]}" --workers a:2,b
+wait_until 10000 all_ready 3 || fail "children not READY"
+pids=$(sup_child_pids); record_pids $pids
+[ "$(echo $pids | wc -w)" = 3 ] || fail "expected 3 worker processes, got '$pids'"
+t0=$(now_ms)
+kill -KILL "$SUP_PID"
+wait "$SUP_PID" 2>/dev/null
+alive () { for p in $pids; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+wait_until 5000 bash -c "$(declare -f alive); pids='$pids'; ! alive" || fail "workers survived their supervisor: $pids"
+echo "all workers gone $(( $(now_ms) - t0 )) ms after SIGKILL of zipmined"
+echo "PASS test_supervisor_shutdown"
