@@ -91,10 +91,11 @@ typedef void (worker_drain_fn) (worker_t *worker, void *arg);
 
 //  Loads the configuration (argv as given to main; exits 100 on a bad value or a malformed
 //  ZM_* variable), sets up logging, signals, the parent-death and readiness fds and the
-//  supervisor DEALER, and registers the runtime metrics. `name` is the worker's name
-//  (the executable's, e.g. "storage"); ZM_WORKER_NAME, when set, must equal it or exit 100.
-//  Returns NULL (having logged why) if a resource cannot be set up; main then returns
-//  EXIT_TRANSIENT.
+//  supervisor DEALER, and registers the runtime metrics. `name` is the worker's own name
+//  (the executable's, e.g. "storage", [A-Za-z0-9_.-]{1,64}); ZM_WORKER_NAME, when set, takes
+//  precedence (it is the name the supervisor knows the child by, e.g. when one binary runs
+//  under several names). Returns NULL (having logged why) if a resource cannot be set up;
+//  main then returns EXIT_TRANSIENT.
 worker_t *worker_new (const char *name, int argc, char **argv);
 
 //  Closes the supervisor socket, the signalfd and the fds the runtime owns, frees the
