@@ -240,9 +240,10 @@ sr25519_sign (const sr25519_keypair_t *keypair, const uint8_t *msg, size_t msg_l
     return rc;
 }
 
+//  The checks on the signature and key alone, and s*B (shared by every message candidate of
+//  sr25519_verify).
 static sr25519_result_t
-s_verify_parts (const uint8_t public_key [32], const uint8_t *const *parts, const size_t *lens,
-                size_t n, const uint8_t signature [64])
+s_precheck (const uint8_t public_key [32], const uint8_t signature [64], uint8_t sb [32])
 {
     if ((signature [63] & 0x80) == 0)
         return SR25519_ERR_MARKER;
@@ -253,7 +254,18 @@ s_verify_parts (const uint8_t public_key [32], const uint8_t *const *parts, cons
         return SR25519_ERR_SCALAR;
     if (!sr25519_public_key_is_valid (public_key))
         return SR25519_ERR_PUBLIC_KEY;
+    //  libsodium reports an identity product as -1 but still writes its encoding (32 zero
+    //  bytes); say so explicitly, the identity is a legal intermediate.
+    if (crypto_scalarmult_ristretto255_base (sb, s) != 0)
+        memset (sb, 0, 32);
+    return SR25519_OK;
+}
 
+//  1 if R == s*B - k*A for the message given in parts, else 0.
+static int
+s_equation (const uint8_t public_key [32], const uint8_t *const *parts, const size_t *lens,
+            size_t n, const uint8_t signature [64], const uint8_t sb [32])
+{
     merlin_transcript_t t;
     s_transcript (&t, parts, lens, n, public_key);
     merlin_transcript_append (&t, MERLIN_LABEL ("sign:R"), signature, 32);
@@ -261,16 +273,12 @@ s_verify_parts (const uint8_t public_key [32], const uint8_t *const *parts, cons
     merlin_transcript_challenge (&t, MERLIN_LABEL ("sign:c"), wide, sizeof wide);
     crypto_core_ristretto255_scalar_reduce (k, wide);
 
-    //  R' = s*B - k*A. libsodium reports an identity product as -1 but still writes its
-    //  encoding (32 zero bytes); say so explicitly, the identity is a legal intermediate.
-    uint8_t sb [32], ka [32], expected [32];
-    if (crypto_scalarmult_ristretto255_base (sb, s) != 0)
-        memset (sb, 0, sizeof sb);
+    uint8_t ka [32], expected [32];
     if (crypto_scalarmult_ristretto255 (ka, k, public_key) != 0)
         memset (ka, 0, sizeof ka);
     if (crypto_core_ristretto255_sub (expected, sb, ka) != 0)
-        return SR25519_ERR_EQUATION;
-    return memcmp (expected, signature, 32) == 0? SR25519_OK: SR25519_ERR_EQUATION;
+        return 0;
+    return memcmp (expected, signature, 32) == 0;
 }
 
 sr25519_result_t
@@ -278,34 +286,47 @@ sr25519_verify_exact (const uint8_t public_key [SR25519_PUBLIC_SIZE], const uint
                       size_t msg_len, const uint8_t signature [SR25519_SIGNATURE_SIZE])
 {
     assert (public_key && (msg || msg_len == 0) && signature);
+    uint8_t sb [32];
+    sr25519_result_t rc = s_precheck (public_key, signature, sb);
+    if (rc != SR25519_OK)
+        return rc;
     const uint8_t *parts [1] = { msg ? msg : (const uint8_t *) "" };
     size_t lens [1] = { msg_len };
-    return s_verify_parts (public_key, parts, lens, 1, signature);
+    return s_equation (public_key, parts, lens, 1, signature, sb)? SR25519_OK
+                                                                  : SR25519_ERR_EQUATION;
 }
 
 sr25519_result_t
 sr25519_verify (const uint8_t public_key [SR25519_PUBLIC_SIZE], const uint8_t *msg,
                 size_t msg_len, const uint8_t signature [SR25519_SIGNATURE_SIZE])
 {
-    sr25519_result_t rc = sr25519_verify_exact (public_key, msg, msg_len, signature);
-    if (rc != SR25519_ERR_EQUATION)
-        return rc;              //  OK, or a malformed key/signature no wrapping can fix
+    assert (public_key && (msg || msg_len == 0) && signature);
+    uint8_t sb [32];
+    sr25519_result_t rc = s_precheck (public_key, signature, sb);
+    if (rc != SR25519_OK)
+        return rc;              //  malformed key or signature: no wrapping can fix it
+    const uint8_t *body = msg ? msg : (const uint8_t *) "";
+
+    const uint8_t *exact [1] = { body };
+    size_t exact_lens [1] = { msg_len };
+    if (s_equation (public_key, exact, exact_lens, 1, signature, sb))
+        return SR25519_OK;
 
     const size_t open_len = sizeof BYTES_OPEN - 1, close_len = sizeof BYTES_CLOSE - 1;
     const uint8_t *wrapped [3] = {
-        (const uint8_t *) BYTES_OPEN, msg ? msg : (const uint8_t *) "", (const uint8_t *) BYTES_CLOSE
+        (const uint8_t *) BYTES_OPEN, body, (const uint8_t *) BYTES_CLOSE
     };
     size_t wrapped_lens [3] = { open_len, msg_len, close_len };
-    if (s_verify_parts (public_key, wrapped, wrapped_lens, 3, signature) == SR25519_OK)
+    if (s_equation (public_key, wrapped, wrapped_lens, 3, signature, sb))
         return SR25519_OK;
 
     if (msg_len >= open_len + close_len
-    &&  memcmp (msg, BYTES_OPEN, open_len) == 0
-    &&  memcmp (msg + msg_len - close_len, BYTES_CLOSE, close_len) == 0) {
-        const uint8_t *inner [1] = { msg + open_len };
+    &&  memcmp (body, BYTES_OPEN, open_len) == 0
+    &&  memcmp (body + msg_len - close_len, BYTES_CLOSE, close_len) == 0) {
+        const uint8_t *inner [1] = { body + open_len };
         size_t inner_lens [1] = { msg_len - open_len - close_len };
-        if (s_verify_parts (public_key, inner, inner_lens, 1, signature) == SR25519_OK)
+        if (s_equation (public_key, inner, inner_lens, 1, signature, sb))
             return SR25519_OK;
     }
-    return rc;
+    return SR25519_ERR_EQUATION;
 }
