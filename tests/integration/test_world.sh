@@ -340,6 +340,17 @@ for n in ("a", "b", "c", "slow"):
 print(f"[{time.time()-T0:.1f}s] ok: hostile clients survived, 160 concurrent page requests served")
 PY
 
+# Permanent misconfiguration exits 100 (never restarted); a busy port exits 1 (retried).
+rc=0; ZM_WORLD_PUBLIC_URL='http://bad url' ZM_WORLD_PORT=0 "$BIN" > "$TMP/bad.log" 2>&1 || rc=$?
+[ "$rc" = 100 ] || { echo "FAIL: bad public_url exited $rc, expected 100"; cat "$TMP/bad.log"; exit 1; }
+rc=0; ZM_WORLD_PAGE_SIZE_MAX=0 "$BIN" > "$TMP/bad.log" 2>&1 || rc=$?
+[ "$rc" = 100 ] || { echo "FAIL: page_size.max 0 exited $rc, expected 100"; exit 1; }
+busy=$(grep -o '"event":"world_listening"[^}]*"port":[0-9]*' "$TMP/a.log" | grep -o '[0-9]*$')
+rc=0; ZM_WORLD_PORT=$busy "$BIN" > "$TMP/busy.log" 2>&1 || rc=$?
+[ "$rc" = 1 ] || { echo "FAIL: busy port exited $rc, expected 1"; cat "$TMP/busy.log"; exit 1; }
+grep -q '"event":"httpd_start_failed"' "$TMP/busy.log" || { echo "FAIL: no httpd_start_failed"; exit 1; }
+echo "ok: bad config exits 100, busy port exits 1"
+
 # SIGTERM: every process drains and exits 0.
 T0=$(date +%s%N)
 for name in a b c slow; do
@@ -348,8 +359,16 @@ for name in a b c slow; do
 done
 for name in a b c slow; do
     pid=$(cat "$TMP/$name.pid")
+    # Exited (zombie or gone) within 10 s? Then collect its status.
+    for _ in $(seq 200); do
+        state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || echo gone)
+        [ "$state" = Z ] || [ "$state" = gone ] && break
+        sleep 0.05
+    done
+    if [ "$state" != Z ] && [ "$state" != gone ]; then
+        echo "FAIL: $name did not exit within 10 s of SIGTERM"; exit 1
+    fi
     rc=0
-    timeout 10 tail --pid="$pid" -f /dev/null || { echo "FAIL: $name did not exit on SIGTERM"; exit 1; }
     wait "$pid" || rc=$?
     if [ "$rc" != 0 ]; then
         echo "FAIL: $name exited $rc"; tail -5 "$TMP/$name.log"; exit 1
