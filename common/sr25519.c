@@ -37,6 +37,7 @@ sr25519_strerror (sr25519_result_t result)
         case SR25519_ERR_SCALAR:     return "non-canonical signature scalar";
         case SR25519_ERR_PUBLIC_KEY: return "invalid public key";
         case SR25519_ERR_EQUATION:   return "signature does not match key and message";
+        case SR25519_ERR_LENGTH:     return "message too long";
     }
     return "unknown sr25519 result";
 }
@@ -185,7 +186,7 @@ sr25519_sign_with_randomness (const sr25519_keypair_t *keypair, const uint8_t *m
                               uint8_t signature [SR25519_SIGNATURE_SIZE])
 {
     assert (keypair && (msg || msg_len == 0) && random && signature);
-    if (!s_scalar_is_canonical (keypair->secret))
+    if (msg_len > SR25519_MESSAGE_MAX || !s_scalar_is_canonical (keypair->secret))
         return -1;
     const uint8_t *key = keypair->secret;
     const uint8_t *nonce = keypair->secret + 32;
@@ -243,8 +244,11 @@ sr25519_sign (const sr25519_keypair_t *keypair, const uint8_t *msg, size_t msg_l
 //  The checks on the signature and key alone, and s*B (shared by every message candidate of
 //  sr25519_verify).
 static sr25519_result_t
-s_precheck (const uint8_t public_key [32], const uint8_t signature [64], uint8_t sb [32])
+s_precheck (const uint8_t public_key [32], size_t msg_len, const uint8_t signature [64],
+            uint8_t sb [32])
 {
+    if (msg_len > SR25519_MESSAGE_MAX)
+        return SR25519_ERR_LENGTH;
     if ((signature [63] & 0x80) == 0)
         return SR25519_ERR_MARKER;
     uint8_t s [32];
@@ -287,7 +291,7 @@ sr25519_verify_exact (const uint8_t public_key [SR25519_PUBLIC_SIZE], const uint
 {
     assert (public_key && (msg || msg_len == 0) && signature);
     uint8_t sb [32];
-    sr25519_result_t rc = s_precheck (public_key, signature, sb);
+    sr25519_result_t rc = s_precheck (public_key, msg_len, signature, sb);
     if (rc != SR25519_OK)
         return rc;
     const uint8_t *parts [1] = { msg ? msg : (const uint8_t *) "" };
@@ -302,7 +306,7 @@ sr25519_verify (const uint8_t public_key [SR25519_PUBLIC_SIZE], const uint8_t *m
 {
     assert (public_key && (msg || msg_len == 0) && signature);
     uint8_t sb [32];
-    sr25519_result_t rc = s_precheck (public_key, signature, sb);
+    sr25519_result_t rc = s_precheck (public_key, msg_len, signature, sb);
     if (rc != SR25519_OK)
         return rc;              //  malformed key or signature: no wrapping can fix it
     const uint8_t *body = msg ? msg : (const uint8_t *) "";

@@ -63,8 +63,13 @@ typedef enum {
     SR25519_ERR_MARKER,         //  bit 7 of byte 63 is clear: not a schnorrkel signature
     SR25519_ERR_SCALAR,         //  s is not a canonical scalar (s >= l)
     SR25519_ERR_PUBLIC_KEY,     //  not a ristretto255 encoding, or the identity
-    SR25519_ERR_EQUATION        //  R != s*B - k*A: wrong key, message or signature
+    SR25519_ERR_EQUATION,       //  R != s*B - k*A: wrong key, message or signature
+    SR25519_ERR_LENGTH          //  message longer than SR25519_MESSAGE_MAX
 } sr25519_result_t;
+
+//  Merlin frames a message with a 32-bit length; with the <Bytes> wrapping (15 bytes) the
+//  longest message either function accepts is this. Longer ones are refused, not asserted.
+#define SR25519_MESSAGE_MAX ((size_t) UINT32_MAX - 15)
 
 //  Short reason for a result ("missing schnorrkel marker bit", ...). Never NULL.
 const char *sr25519_strerror (sr25519_result_t result);
@@ -91,8 +96,8 @@ void sr25519_secret_to_ed25519 (const sr25519_keypair_t *keypair,
 void sr25519_keypair_wipe (sr25519_keypair_t *keypair);
 
 //  Signs msg (context "substrate") with fresh randomness from randombytes_buf.
-//  Return 0, or -1 if the keypair's secret is not a canonical scalar (a programmer error
-//  upstream, reported rather than asserted since keys come from files).
+//  Return 0, or -1 if msg is longer than SR25519_MESSAGE_MAX or the keypair's secret is not
+//  a canonical scalar (reported rather than asserted since keys come from files).
 int sr25519_sign (const sr25519_keypair_t *keypair, const uint8_t *msg, size_t msg_len,
                   uint8_t signature [SR25519_SIGNATURE_SIZE]);
 

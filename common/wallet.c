@@ -41,17 +41,21 @@ s_fail_rc (const char **reason_p, const char *reason)
     return -1;
 }
 
-static int
-s_hex_value (char c)
+//  The value of hex digit c in *value, without branches on c (it may be secret, as in
+//  libsodium's sodium_hex2bin). Returns a mask: all ones if c is a hex digit, else 0.
+static unsigned
+s_hex_digit (unsigned char c, unsigned *value)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
+    unsigned num = (unsigned) c ^ 48u;                      //  '0'..'9' -> 0..9
+    unsigned num_ok = (num - 10u) >> 8;                     //  num < 10
+    unsigned alpha = ((unsigned) c & ~32u) - 55u;           //  'A'..'F', 'a'..'f' -> 10..15
+    unsigned alpha_ok = ((alpha - 10u) ^ (alpha - 16u)) >> 8;   //  10 <= alpha < 16
+    *value = ((num_ok & num) | (alpha_ok & alpha)) & 0xf;
+    return num_ok | alpha_ok;
 }
 
-//  Decodes exactly len bytes of hex (optional "0x") from str. Return 0 or -1. Runs over the
-//  whole string without early exit on a bad digit, since it decodes secrets.
+//  Decodes exactly len bytes of hex (optional "0x") from str. Return 0 or -1. Constant time
+//  for a given length: it decodes secrets.
 static int
 s_hex_decode (const char *str, size_t str_len, uint8_t *out, size_t len)
 {
@@ -61,26 +65,23 @@ s_hex_decode (const char *str, size_t str_len, uint8_t *out, size_t len)
     }
     if (str_len != 2 * len)
         return -1;
-    int bad = 0;
+    unsigned ok = ~0u;
     for (size_t i = 0; i < len; i++) {
-        int hi = s_hex_value (str [2 * i]), lo = s_hex_value (str [2 * i + 1]);
-        bad |= (hi | lo) < 0;
-        out [i] = (uint8_t) (((hi & 0xf) << 4) | (lo & 0xf));
+        unsigned hi, lo;
+        ok &= s_hex_digit ((unsigned char) str [2 * i], &hi);
+        ok &= s_hex_digit ((unsigned char) str [2 * i + 1], &lo);
+        out [i] = (uint8_t) ((hi << 4) | lo);
     }
-    return bad? -1: 0;
+    return (ok & 1)? 0: -1;
 }
 
+//  "0x" + hex of data into out (2 * len + 3 bytes), constant time (sodium_bin2hex).
 static void
 s_hex_encode (const uint8_t *data, size_t len, char *out)
 {
-    static const char digits [] = "0123456789abcdef";
     out [0] = '0';
     out [1] = 'x';
-    for (size_t i = 0; i < len; i++) {
-        out [2 + 2 * i] = digits [data [i] >> 4];
-        out [3 + 2 * i] = digits [data [i] & 0xf];
-    }
-    out [2 + 2 * len] = '\0';
+    sodium_bin2hex (out + 2, 2 * len + 1, data, len);
 }
 
 //  Overwrites a jansson string value in place: the value lives in memory jansson malloc'ed

@@ -356,7 +356,13 @@ s_test_malformed (void)
     memset (broken.secret, 0xff, 32);
     CHECK_EQ_INT (sr25519_sign (&broken, msg, 6, bad), -1);
 
-    for (int r = SR25519_OK; r <= SR25519_ERR_EQUATION; r++)
+    //  Over-long messages are refused before any byte is read.
+    CHECK_EQ_INT (sr25519_verify (kp.public_key, msg, SR25519_MESSAGE_MAX + 1, sig),
+                  SR25519_ERR_LENGTH);
+    CHECK_EQ_INT (sr25519_verify_exact (kp.public_key, msg, (size_t) -1, sig), SR25519_ERR_LENGTH);
+    CHECK_EQ_INT (sr25519_sign (&kp, msg, SR25519_MESSAGE_MAX + 1, bad), -1);
+
+    for (int r = SR25519_OK; r <= SR25519_ERR_LENGTH; r++)
         CHECK (strlen (sr25519_strerror ((sr25519_result_t) r)) > 0);
     sr25519_keypair_wipe (&kp);
 }

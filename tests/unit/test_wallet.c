@@ -162,6 +162,15 @@ s_test_parse (void)
     bad_seed [30] = 'g';
     snprintf (json, sizeof json, "{\"secretSeed\": \"%s\", \"publicKey\": \"%s\"}", bad_seed, a.pub);
     s_expect_reason (json, "secretSeed is not 32 bytes of hex");
+    //  Every character next to a hex range in ASCII is refused.
+    static const char not_hex [] = "/:@G`g \x7f";
+    for (size_t i = 0; i < sizeof not_hex - 1; i++) {
+        strcpy (bad_seed, a.seed);
+        bad_seed [2 + 7 * i] = not_hex [i];
+        snprintf (json, sizeof json, "{\"secretSeed\": \"%s\", \"publicKey\": \"%s\"}",
+                  bad_seed, a.pub);
+        s_expect_reason (json, "secretSeed is not 32 bytes of hex");
+    }
     snprintf (json, sizeof json, "{\"secretSeed\": \"%s00\", \"publicKey\": \"%s\"}", a.seed, a.pub);
     s_expect_reason (json, "secretSeed is not 32 bytes of hex");
     snprintf (json, sizeof json, "{\"privateKey\": \"%s\", \"publicKey\": \"%s\"}", a.seed, a.pub);
