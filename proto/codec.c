@@ -212,3 +212,249 @@ codec_check (proto_err_t *err, const char *field, const char *s,
         return codec_fail (err, "field '%s': expected %s", field, expect);
     return 0;
 }
+
+//  ---- table-driven fields -----------------------------------------------------------------
+
+static const char *
+s_rule (codec_kind_t kind)
+{
+    switch (kind) {
+        case CF_EPOCH:   return "epoch id YYYY-MM-DDTHH-MM-SS";
+        case CF_ZIPCODE: return "str of 5 digits";
+        case CF_HOTKEY:  return "hotkey [A-Za-z0-9]{1,64}";
+        default:         return "valid value";
+    }
+}
+
+static bool (*s_validator (codec_kind_t kind)) (const char *)
+{
+    switch (kind) {
+        case CF_EPOCH:   return proto_valid_epoch;
+        case CF_ZIPCODE: return proto_valid_zipcode;
+        default:         return proto_valid_hotkey;
+    }
+}
+
+static size_t
+s_fixed_max (const codec_field_t *f)
+{
+    switch (f->kind) {
+        case CF_EPOCH:   return PROTO_EPOCH_LEN;
+        case CF_ZIPCODE: return PROTO_ZIPCODE_LEN;
+        case CF_HOTKEY:  return PROTO_HOTKEY_MAX;
+        default:         return f->size - 1;
+    }
+}
+
+static uint64_t
+s_get_uint (const void *p, size_t width)
+{
+    switch (width) {
+        case 1: return *(const uint8_t *) p;
+        case 2: return *(const uint16_t *) p;
+        case 4: return *(const uint32_t *) p;
+        default: return *(const uint64_t *) p;
+    }
+}
+
+static void
+s_set_uint (void *p, size_t width, uint64_t v)
+{
+    switch (width) {
+        case 1: *(uint8_t *) p = (uint8_t) v; break;
+        case 2: *(uint16_t *) p = (uint16_t) v; break;
+        case 4: *(uint32_t *) p = (uint32_t) v; break;
+        default: *(uint64_t *) p = v; break;
+    }
+}
+
+static int
+s_decode_field (mpr_t *r, const codec_field_t *f, void *msg)
+{
+    char *p = (char *) msg + f->offset;
+    switch (f->kind) {
+        case CF_EPOCH:
+        case CF_ZIPCODE:
+        case CF_HOTKEY:
+            return codec_checked (r, f->key, p, s_fixed_max (f), s_validator (f->kind),
+                                  s_rule (f->kind));
+        case CF_TEXT:
+            return codec_text (r, f->key, p, (size_t) f->min, f->size - 1);
+        case CF_UINT: {
+            uint64_t v;
+            if (codec_uint (r, f->key, (uint64_t) f->min, f->max, &v))
+                return RC_MALFORMED;
+            s_set_uint (p, f->size, v);
+            return 0;
+        }
+        case CF_INT:
+            return codec_int (r, f->key, f->min, (int64_t) f->max, (int64_t *) (void *) p);
+        case CF_BOOL:
+            return codec_bool (r, f->key, (bool *) (void *) p);
+        case CF_BIN:
+            return codec_bin_exact (r, f->key, (uint8_t *) p, f->size);
+        default:
+            assert (false);
+            return RC_MALFORMED;
+    }
+}
+
+int
+codec_decode_fields (const uint8_t *data, size_t size, int type, const codec_field_t *fields,
+                     size_t nfields, void *msg, codec_custom_fn *custom, void *ctx,
+                     proto_err_t *err)
+{
+    assert (nfields <= 64);
+    const char *keys [64];
+    uint64_t required = 0;
+    for (size_t i = 0; i < nfields; i++) {
+        keys [i] = fields [i].key;
+        if (fields [i].required)
+            required |= (uint64_t) 1 << i;
+    }
+    mpr_t r;
+    mpr_map_t map;
+    if (codec_open (&r, data, size, type, err) != 0
+    ||  mpr_map_begin (&map, &r, "body", keys, nfields) != 0)
+        return RC_MALFORMED;
+    int key, rc;
+    while ((rc = mpr_map_next (&map, &key)) == 1) {
+        const codec_field_t *f = &fields [key];
+        if (f->kind == CF_CUSTOM) {
+            assert (custom);
+            if (custom (&r, key, msg, ctx) != 0)
+                return RC_MALFORMED;
+        }
+        else
+        if (s_decode_field (&r, f, msg) != 0)
+            return RC_MALFORMED;
+    }
+    if (rc != 0 || mpr_map_require (&map, required) != 0)
+        return RC_MALFORMED;
+    return codec_close (&r);
+}
+
+int
+codec_check_fields (const codec_field_t *fields, size_t nfields, const void *msg,
+                    proto_err_t *err)
+{
+    for (size_t i = 0; i < nfields; i++) {
+        const codec_field_t *f = &fields [i];
+        const char *p = (const char *) msg + f->offset;
+        switch (f->kind) {
+            case CF_EPOCH:
+            case CF_ZIPCODE:
+            case CF_HOTKEY:
+                if (memchr (p, '\0', s_fixed_max (f) + 1) == NULL)
+                    return codec_fail (err, "field '%s': not NUL-terminated", f->key);
+                if (codec_check (err, f->key, p, s_validator (f->kind), s_rule (f->kind)))
+                    return RC_MALFORMED;
+                break;
+            case CF_TEXT:
+                if (memchr (p, '\0', f->size) == NULL)
+                    return codec_fail (err, "field '%s': not NUL-terminated", f->key);
+                if (codec_check_text (err, f->key, p, (size_t) f->min, f->size - 1))
+                    return RC_MALFORMED;
+                break;
+            case CF_UINT: {
+                uint64_t v = s_get_uint (p, f->size);
+                if (v < (uint64_t) f->min || v > f->max)
+                    return codec_fail (err, "field '%s': %" PRIu64 " outside %" PRIu64 "..%"
+                                       PRIu64, f->key, v, (uint64_t) f->min, f->max);
+                break;
+            }
+            case CF_INT: {
+                int64_t v;
+                memcpy (&v, p, sizeof v);
+                if (v < f->min || v > (int64_t) f->max)
+                    return codec_fail (err, "field '%s': %" PRId64 " outside %" PRId64 "..%"
+                                       PRId64, f->key, v, f->min, (int64_t) f->max);
+                break;
+            }
+            default:
+                break;
+        }
+    }
+    return 0;
+}
+
+void
+codec_put_fields (msgpack_packer *pk, int type, const codec_field_t *fields, size_t nfields,
+                  const void *msg, size_t extra_pairs)
+{
+    size_t pairs = extra_pairs;
+    for (size_t i = 0; i < nfields; i++)
+        if (fields [i].kind != CF_CUSTOM)
+            pairs++;
+    codec_put_envelope (pk, type, pairs);
+    for (size_t i = 0; i < nfields; i++) {
+        const codec_field_t *f = &fields [i];
+        const char *p = (const char *) msg + f->offset;
+        if (f->kind == CF_CUSTOM)
+            continue;
+        codec_put_key (pk, f->key);
+        switch (f->kind) {
+            case CF_EPOCH:
+            case CF_ZIPCODE:
+            case CF_HOTKEY:
+            case CF_TEXT:
+                codec_put_str (pk, p);
+                break;
+            case CF_UINT:
+                msgpack_pack_uint64 (pk, s_get_uint (p, f->size));
+                break;
+            case CF_INT: {
+                int64_t v;
+                memcpy (&v, p, sizeof v);
+                msgpack_pack_int64 (pk, v);
+                break;
+            }
+            case CF_BOOL:
+                if (*(const bool *) (const void *) p)
+                    msgpack_pack_true (pk);
+                else
+                    msgpack_pack_false (pk);
+                break;
+            default:    //  CF_BIN
+                msgpack_pack_bin_with_body (pk, p, f->size);
+                break;
+        }
+    }
+}
+
+bool
+codec_equal_fields (const codec_field_t *fields, size_t nfields, const void *a, const void *b)
+{
+    for (size_t i = 0; i < nfields; i++) {
+        const codec_field_t *f = &fields [i];
+        const char *x = (const char *) a + f->offset, *y = (const char *) b + f->offset;
+        switch (f->kind) {
+            case CF_EPOCH:
+            case CF_ZIPCODE:
+            case CF_HOTKEY:
+            case CF_TEXT:
+                if (strcmp (x, y) != 0)
+                    return false;
+                break;
+            case CF_UINT:
+                if (s_get_uint (x, f->size) != s_get_uint (y, f->size))
+                    return false;
+                break;
+            case CF_INT:
+                if (memcmp (x, y, sizeof (int64_t)) != 0)
+                    return false;
+                break;
+            case CF_BOOL:
+                if (*(const bool *) (const void *) x != *(const bool *) (const void *) y)
+                    return false;
+                break;
+            case CF_BIN:
+                if (memcmp (x, y, f->size) != 0)
+                    return false;
+                break;
+            default:
+                break;
+        }
+    }
+    return true;
+}

@@ -77,4 +77,58 @@ int codec_check_text (proto_err_t *err, const char *field, const char *s, size_t
 int codec_check (proto_err_t *err, const char *field, const char *s,
                  bool (*valid) (const char *), const char *expect);
 
+//  ---- table-driven fields -----------------------------------------------------------------
+//  Families whose body is mostly fixed-size scalars describe it with a table; the generic
+//  functions below check, pack, decode and compare those fields. Fields of kind CF_CUSTOM
+//  are the family's own (arrays, heap strings): the generic decoder hands them to a callback,
+//  and encoders pack them themselves after codec_put_fields.
+typedef enum {
+    CF_EPOCH,           //  char [PROTO_EPOCH_LEN + 1], proto_valid_epoch
+    CF_ZIPCODE,         //  char [PROTO_ZIPCODE_LEN + 1], proto_valid_zipcode
+    CF_HOTKEY,          //  char [PROTO_HOTKEY_MAX + 1], proto_valid_hotkey
+    CF_TEXT,            //  char [size]: UTF-8 of min..size-1 bytes
+    CF_UINT,            //  uint8/16/32/64_t (size = its width), min..max
+    CF_INT,             //  int64_t, min..max (as int64)
+    CF_BOOL,            //  bool
+    CF_BIN,             //  uint8_t [size], exactly size bytes
+    CF_CUSTOM           //  the family's own
+} codec_kind_t;
+
+typedef struct {
+    const char *key;
+    codec_kind_t kind;
+    size_t offset;                  //  offsetof (message struct, field)
+    size_t size;                    //  see codec_kind_t
+    int64_t min;                    //  CF_TEXT: fewest bytes; CF_UINT/CF_INT: lowest value
+    uint64_t max;                   //  CF_UINT: highest value; CF_INT: highest (as int64)
+    bool required;                  //  when absent, decode fails; else it stays zero / ""
+} codec_field_t;
+
+//  Called by codec_decode_fields for each CF_CUSTOM key present: must read exactly one value
+//  (0) or fail (RC_MALFORMED with the reader's error set).
+typedef int (codec_custom_fn) (mpr_t *r, int index, void *msg, void *ctx);
+
+//  Decodes a whole message of `type` (envelope, body, no trailing bytes) into msg, which it
+//  zeroes first. At most 64 fields. `custom` may be NULL when there are no CF_CUSTOM fields.
+int codec_decode_fields (const uint8_t *data, size_t size, int type, const codec_field_t *fields,
+                         size_t nfields, void *msg, codec_custom_fn *custom, void *ctx,
+                         proto_err_t *err);
+
+//  Checks every non-custom field of msg against its bounds (encode side).
+int codec_check_fields (const codec_field_t *fields, size_t nfields, const void *msg,
+                        proto_err_t *err);
+
+//  Packs the envelope with a body of (non-custom fields + extra_pairs) pairs, then every
+//  non-custom field (always, optional ones included). The caller then packs its extra pairs.
+void codec_put_fields (msgpack_packer *pk, int type, const codec_field_t *fields,
+                       size_t nfields, const void *msg, size_t extra_pairs);
+
+//  Compares every non-custom field.
+bool codec_equal_fields (const codec_field_t *fields, size_t nfields, const void *a,
+                         const void *b);
+
+//  Helpers for table rows.
+#define CF_ROW(T, key, kind, member, size, min, max, req) \
+    { key, kind, offsetof (T, member), size, min, max, req }
+
 #endif

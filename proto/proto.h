@@ -71,6 +71,8 @@ const char *proto_type_name (int type);
 #define PROTO_NAME_MAX      64      //  worker / pool names: [A-Za-z0-9_.-]{1,64}
 #define PROTO_REASON_MAX    512     //  free-text reasons and messages (UTF-8 bytes)
 #define PROTO_S3_KEY_MAX    1024    //  S3 object keys (S3's own limit)
+#define PROTO_LISTINGS_MAX  1000000 //  most listings one zipcode submission may hold
+#define PROTO_OBJECT_BYTES_MAX ((uint64_t) 1 << 40)    //  largest S3 object size we describe
 
 //  Reads the envelope of any message and reports its type, so a socket that carries several
 //  families can dispatch before decoding. Checks the array shape, the version (rejecting

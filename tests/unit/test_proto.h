@@ -33,6 +33,174 @@ static volatile size_t s_alloc_calls;
 #   if __has_feature(address_sanitizer)
 #       define TEST_PROTO_ASAN 1
 #   endif
+//  ---- body surgery ------------------------------------------------------------------------
+//  Family tests describe their decoder as a function that decodes, frees, and returns the rc,
+//  so the helpers below can be plain functions.
+#include "proto/mpr.h"
+
+typedef int (test_dec_fn) (const uint8_t *data, size_t size, proto_err_t *err);
+
+//  Copies a valid message, editing its body: drops the pair whose key is `drop`; replaces
+//  the value of `replace` with the `vlen` bytes at `value`; appends a second copy of the pair
+//  `dup`; appends an unknown key with a nested value when add_unknown. NULL/false: no edit.
+static inline void
+body_edit (const uint8_t *valid, size_t size, const char *drop, const char *replace,
+           const void *value, size_t vlen, const char *dup, bool add_unknown, raw_t *out)
+{
+    mpr_t r;
+    mpr_init (&r, valid, size, NULL);
+    uint32_t n, pairs;
+    uint64_t version, type;
+    CHECK_EQ_INT (mpr_array (&r, &n), 0);
+    CHECK_EQ_INT (mpr_uint (&r, &version), 0);
+    CHECK_EQ_INT (mpr_uint (&r, &type), 0);
+    CHECK_EQ_INT (mpr_map (&r, &pairs), 0);
+    struct { size_t k0, v0, v1; const char *key; uint32_t klen; } span [64];
+    CHECK (pairs <= 64);
+    for (uint32_t i = 0; i < pairs; i++) {
+        span [i].k0 = r.pos;
+        CHECK_EQ_INT (mpr_str (&r, &span [i].key, &span [i].klen), 0);
+        span [i].v0 = r.pos;
+        CHECK_EQ_INT (mpr_skip (&r), 0);
+        span [i].v1 = r.pos;
+    }
+    size_t outpairs = pairs;
+    bool found_drop = false, found_dup = false, found_replace = false;
+    for (uint32_t i = 0; i < pairs; i++) {
+        if (drop && strlen (drop) == span [i].klen && !memcmp (drop, span [i].key, span [i].klen)) {
+            outpairs--;
+            found_drop = true;
+        }
+        if (dup && strlen (dup) == span [i].klen && !memcmp (dup, span [i].key, span [i].klen)) {
+            outpairs++;
+            found_dup = true;
+        }
+        if (replace && strlen (replace) == span [i].klen
+            && !memcmp (replace, span [i].key, span [i].klen))
+            found_replace = true;
+    }
+    CHECK (!drop || found_drop);
+    CHECK (!dup || found_dup);
+    CHECK (!replace || found_replace);
+    raw_init (out);
+    raw_envelope (out, version, type, outpairs + add_unknown);
+    for (uint32_t i = 0; i < pairs; i++) {
+        bool is_drop = drop && strlen (drop) == span [i].klen
+                       && !memcmp (drop, span [i].key, span [i].klen);
+        bool is_rep = replace && strlen (replace) == span [i].klen
+                      && !memcmp (replace, span [i].key, span [i].klen);
+        bool is_dup = dup && strlen (dup) == span [i].klen
+                      && !memcmp (dup, span [i].key, span [i].klen);
+        if (is_drop)
+            continue;
+        raw_bytes (out, valid + span [i].k0, span [i].v0 - span [i].k0);
+        if (is_rep)
+            raw_bytes (out, value, vlen);
+        else
+            raw_bytes (out, valid + span [i].v0, span [i].v1 - span [i].v0);
+        if (is_dup)
+            raw_bytes (out, valid + span [i].k0, span [i].v1 - span [i].k0);
+    }
+    if (add_unknown) {
+        raw_str (out, "zz_future_field");
+        msgpack_pack_map (&out->pk, 1);
+        raw_str (out, "nested");
+        msgpack_pack_array (&out->pk, 2);
+        msgpack_pack_double (&out->pk, 1.5);
+        msgpack_pack_bin_with_body (&out->pk, "\x00\x01", 2);
+    }
+}
+
+//  Decodes (data, size): needle NULL means it must succeed; else it must fail with a reason
+//  containing needle.
+static inline void
+expect_dec (test_dec_fn *dec, const uint8_t *data, size_t size, const char *needle)
+{
+    proto_err_t err;
+    err.reason [0] = '\0';
+    int rc = dec (data, size, &err);
+    if (!needle) {
+        if (rc != 0)
+            fprintf (stderr, "unexpected rejection: %s\n", err.reason);
+        CHECK_EQ_INT (rc, 0);
+        return;
+    }
+    if (rc != RC_MALFORMED || !strstr (err.reason, needle))
+        fprintf (stderr, "rc %d, reason \"%s\", expected \"%s\"\n", rc, err.reason, needle);
+    CHECK_EQ_INT (rc, RC_MALFORMED);
+    CHECK (strstr (err.reason, needle) != NULL);
+}
+
+//  The same with the value of `key` replaced by the bytes a packer produced.
+static inline void
+expect_field (test_dec_fn *dec, const uint8_t *valid, size_t size, const char *key,
+              const raw_t *value, const char *needle)
+{
+    raw_t edited;
+    body_edit (valid, size, NULL, key, value->buf.data, value->buf.size, NULL, false, &edited);
+    expect_dec (dec, (uint8_t *) edited.buf.data, edited.buf.size, needle);
+    raw_destroy (&edited);
+}
+
+//  The rules every body obeys, checked on a valid message carrying every key in `keys`:
+//  each key dropped (required -> "missing required field 'k'", optional -> decodes), each
+//  value replaced by nil / an array / a map (-> "field 'k'"), each pair duplicated
+//  (-> "duplicate key 'k'"), an unknown key added (-> decodes). shapes [k] is 'a' for a key
+//  whose value is an array and 'm' for a map (an empty one is then valid, so not tried),
+//  anything else for a scalar.
+static inline void
+expect_body_rules (test_dec_fn *dec, const uint8_t *valid, size_t size,
+                   const char *const *keys, const bool *required, const char *shapes,
+                   size_t nkeys)
+{
+    raw_t edited;
+    char needle [96];
+    expect_dec (dec, valid, size, NULL);
+    body_edit (valid, size, NULL, NULL, NULL, 0, NULL, true, &edited);
+    expect_dec (dec, (uint8_t *) edited.buf.data, edited.buf.size, NULL);
+    raw_destroy (&edited);
+    static const uint8_t wrong [3][1] = { { 0xc0 }, { 0x90 }, { 0x80 } };
+    for (size_t k = 0; k < nkeys; k++) {
+        body_edit (valid, size, keys [k], NULL, NULL, 0, NULL, false, &edited);
+        snprintf (needle, sizeof needle, "missing required field '%s'", keys [k]);
+        expect_dec (dec, (uint8_t *) edited.buf.data, edited.buf.size,
+                    required [k] ? needle : NULL);
+        raw_destroy (&edited);
+        snprintf (needle, sizeof needle, "field '%s'", keys [k]);
+        for (int w = 0; w < 3; w++) {
+            if ((w == 1 && shapes [k] == 'a') || (w == 2 && shapes [k] == 'm'))
+                continue;
+            body_edit (valid, size, NULL, keys [k], wrong [w], 1, NULL, false, &edited);
+            expect_dec (dec, (uint8_t *) edited.buf.data, edited.buf.size, needle);
+            raw_destroy (&edited);
+        }
+        body_edit (valid, size, NULL, NULL, NULL, 0, keys [k], false, &edited);
+        snprintf (needle, sizeof needle, "duplicate key '%s'", keys [k]);
+        expect_dec (dec, (uint8_t *) edited.buf.data, edited.buf.size, needle);
+        raw_destroy (&edited);
+    }
+}
+
+//  Wrong version and wrong type of a valid message (byte 1 = version, byte 2 = type, as our
+//  encoders always write them as positive fixints).
+static inline void
+expect_envelope_rules (test_dec_fn *dec, const uint8_t *valid, size_t size, int type)
+{
+    uint8_t *copy = malloc (size);
+    memcpy (copy, valid, size);
+    CHECK_EQ_INT (copy [0], 0x93);
+    CHECK_EQ_INT (copy [1], PROTO_VERSION);
+    CHECK_EQ_INT (copy [2], type);
+    copy [1] = 2;
+    expect_dec (dec, copy, size, "unsupported version 2");
+    copy [1] = PROTO_VERSION;
+    copy [2] = (uint8_t) (type == PROTO_HEARTBEAT ? PROTO_CONTROL : PROTO_HEARTBEAT);
+    expect_dec (dec, copy, size, "expected message type");
+    copy [2] = 0x7f;
+    expect_dec (dec, copy, size, "unknown message type 127");
+    free (copy);
+}
+
 #endif
 
 #ifdef TEST_PROTO_ASAN
@@ -87,6 +255,174 @@ static inline void
 alloc_init (void)
 {
 }
+//  ---- body surgery ------------------------------------------------------------------------
+//  Family tests describe their decoder as a function that decodes, frees, and returns the rc,
+//  so the helpers below can be plain functions.
+#include "proto/mpr.h"
+
+typedef int (test_dec_fn) (const uint8_t *data, size_t size, proto_err_t *err);
+
+//  Copies a valid message, editing its body: drops the pair whose key is `drop`; replaces
+//  the value of `replace` with the `vlen` bytes at `value`; appends a second copy of the pair
+//  `dup`; appends an unknown key with a nested value when add_unknown. NULL/false: no edit.
+static inline void
+body_edit (const uint8_t *valid, size_t size, const char *drop, const char *replace,
+           const void *value, size_t vlen, const char *dup, bool add_unknown, raw_t *out)
+{
+    mpr_t r;
+    mpr_init (&r, valid, size, NULL);
+    uint32_t n, pairs;
+    uint64_t version, type;
+    CHECK_EQ_INT (mpr_array (&r, &n), 0);
+    CHECK_EQ_INT (mpr_uint (&r, &version), 0);
+    CHECK_EQ_INT (mpr_uint (&r, &type), 0);
+    CHECK_EQ_INT (mpr_map (&r, &pairs), 0);
+    struct { size_t k0, v0, v1; const char *key; uint32_t klen; } span [64];
+    CHECK (pairs <= 64);
+    for (uint32_t i = 0; i < pairs; i++) {
+        span [i].k0 = r.pos;
+        CHECK_EQ_INT (mpr_str (&r, &span [i].key, &span [i].klen), 0);
+        span [i].v0 = r.pos;
+        CHECK_EQ_INT (mpr_skip (&r), 0);
+        span [i].v1 = r.pos;
+    }
+    size_t outpairs = pairs;
+    bool found_drop = false, found_dup = false, found_replace = false;
+    for (uint32_t i = 0; i < pairs; i++) {
+        if (drop && strlen (drop) == span [i].klen && !memcmp (drop, span [i].key, span [i].klen)) {
+            outpairs--;
+            found_drop = true;
+        }
+        if (dup && strlen (dup) == span [i].klen && !memcmp (dup, span [i].key, span [i].klen)) {
+            outpairs++;
+            found_dup = true;
+        }
+        if (replace && strlen (replace) == span [i].klen
+            && !memcmp (replace, span [i].key, span [i].klen))
+            found_replace = true;
+    }
+    CHECK (!drop || found_drop);
+    CHECK (!dup || found_dup);
+    CHECK (!replace || found_replace);
+    raw_init (out);
+    raw_envelope (out, version, type, outpairs + add_unknown);
+    for (uint32_t i = 0; i < pairs; i++) {
+        bool is_drop = drop && strlen (drop) == span [i].klen
+                       && !memcmp (drop, span [i].key, span [i].klen);
+        bool is_rep = replace && strlen (replace) == span [i].klen
+                      && !memcmp (replace, span [i].key, span [i].klen);
+        bool is_dup = dup && strlen (dup) == span [i].klen
+                      && !memcmp (dup, span [i].key, span [i].klen);
+        if (is_drop)
+            continue;
+        raw_bytes (out, valid + span [i].k0, span [i].v0 - span [i].k0);
+        if (is_rep)
+            raw_bytes (out, value, vlen);
+        else
+            raw_bytes (out, valid + span [i].v0, span [i].v1 - span [i].v0);
+        if (is_dup)
+            raw_bytes (out, valid + span [i].k0, span [i].v1 - span [i].k0);
+    }
+    if (add_unknown) {
+        raw_str (out, "zz_future_field");
+        msgpack_pack_map (&out->pk, 1);
+        raw_str (out, "nested");
+        msgpack_pack_array (&out->pk, 2);
+        msgpack_pack_double (&out->pk, 1.5);
+        msgpack_pack_bin_with_body (&out->pk, "\x00\x01", 2);
+    }
+}
+
+//  Decodes (data, size): needle NULL means it must succeed; else it must fail with a reason
+//  containing needle.
+static inline void
+expect_dec (test_dec_fn *dec, const uint8_t *data, size_t size, const char *needle)
+{
+    proto_err_t err;
+    err.reason [0] = '\0';
+    int rc = dec (data, size, &err);
+    if (!needle) {
+        if (rc != 0)
+            fprintf (stderr, "unexpected rejection: %s\n", err.reason);
+        CHECK_EQ_INT (rc, 0);
+        return;
+    }
+    if (rc != RC_MALFORMED || !strstr (err.reason, needle))
+        fprintf (stderr, "rc %d, reason \"%s\", expected \"%s\"\n", rc, err.reason, needle);
+    CHECK_EQ_INT (rc, RC_MALFORMED);
+    CHECK (strstr (err.reason, needle) != NULL);
+}
+
+//  The same with the value of `key` replaced by the bytes a packer produced.
+static inline void
+expect_field (test_dec_fn *dec, const uint8_t *valid, size_t size, const char *key,
+              const raw_t *value, const char *needle)
+{
+    raw_t edited;
+    body_edit (valid, size, NULL, key, value->buf.data, value->buf.size, NULL, false, &edited);
+    expect_dec (dec, (uint8_t *) edited.buf.data, edited.buf.size, needle);
+    raw_destroy (&edited);
+}
+
+//  The rules every body obeys, checked on a valid message carrying every key in `keys`:
+//  each key dropped (required -> "missing required field 'k'", optional -> decodes), each
+//  value replaced by nil / an array / a map (-> "field 'k'"), each pair duplicated
+//  (-> "duplicate key 'k'"), an unknown key added (-> decodes). shapes [k] is 'a' for a key
+//  whose value is an array and 'm' for a map (an empty one is then valid, so not tried),
+//  anything else for a scalar.
+static inline void
+expect_body_rules (test_dec_fn *dec, const uint8_t *valid, size_t size,
+                   const char *const *keys, const bool *required, const char *shapes,
+                   size_t nkeys)
+{
+    raw_t edited;
+    char needle [96];
+    expect_dec (dec, valid, size, NULL);
+    body_edit (valid, size, NULL, NULL, NULL, 0, NULL, true, &edited);
+    expect_dec (dec, (uint8_t *) edited.buf.data, edited.buf.size, NULL);
+    raw_destroy (&edited);
+    static const uint8_t wrong [3][1] = { { 0xc0 }, { 0x90 }, { 0x80 } };
+    for (size_t k = 0; k < nkeys; k++) {
+        body_edit (valid, size, keys [k], NULL, NULL, 0, NULL, false, &edited);
+        snprintf (needle, sizeof needle, "missing required field '%s'", keys [k]);
+        expect_dec (dec, (uint8_t *) edited.buf.data, edited.buf.size,
+                    required [k] ? needle : NULL);
+        raw_destroy (&edited);
+        snprintf (needle, sizeof needle, "field '%s'", keys [k]);
+        for (int w = 0; w < 3; w++) {
+            if ((w == 1 && shapes [k] == 'a') || (w == 2 && shapes [k] == 'm'))
+                continue;
+            body_edit (valid, size, NULL, keys [k], wrong [w], 1, NULL, false, &edited);
+            expect_dec (dec, (uint8_t *) edited.buf.data, edited.buf.size, needle);
+            raw_destroy (&edited);
+        }
+        body_edit (valid, size, NULL, NULL, NULL, 0, keys [k], false, &edited);
+        snprintf (needle, sizeof needle, "duplicate key '%s'", keys [k]);
+        expect_dec (dec, (uint8_t *) edited.buf.data, edited.buf.size, needle);
+        raw_destroy (&edited);
+    }
+}
+
+//  Wrong version and wrong type of a valid message (byte 1 = version, byte 2 = type, as our
+//  encoders always write them as positive fixints).
+static inline void
+expect_envelope_rules (test_dec_fn *dec, const uint8_t *valid, size_t size, int type)
+{
+    uint8_t *copy = malloc (size);
+    memcpy (copy, valid, size);
+    CHECK_EQ_INT (copy [0], 0x93);
+    CHECK_EQ_INT (copy [1], PROTO_VERSION);
+    CHECK_EQ_INT (copy [2], type);
+    copy [1] = 2;
+    expect_dec (dec, copy, size, "unsupported version 2");
+    copy [1] = PROTO_VERSION;
+    copy [2] = (uint8_t) (type == PROTO_HEARTBEAT ? PROTO_CONTROL : PROTO_HEARTBEAT);
+    expect_dec (dec, copy, size, "expected message type");
+    copy [2] = 0x7f;
+    expect_dec (dec, copy, size, "unknown message type 127");
+    free (copy);
+}
+
 #endif
 
 static inline void
@@ -262,5 +598,173 @@ static const uint8_t s_nasty [4][5] = {
         } \
     free (tp_copy); \
 } while (0)
+
+//  ---- body surgery ------------------------------------------------------------------------
+//  Family tests describe their decoder as a function that decodes, frees, and returns the rc,
+//  so the helpers below can be plain functions.
+#include "proto/mpr.h"
+
+typedef int (test_dec_fn) (const uint8_t *data, size_t size, proto_err_t *err);
+
+//  Copies a valid message, editing its body: drops the pair whose key is `drop`; replaces
+//  the value of `replace` with the `vlen` bytes at `value`; appends a second copy of the pair
+//  `dup`; appends an unknown key with a nested value when add_unknown. NULL/false: no edit.
+static inline void
+body_edit (const uint8_t *valid, size_t size, const char *drop, const char *replace,
+           const void *value, size_t vlen, const char *dup, bool add_unknown, raw_t *out)
+{
+    mpr_t r;
+    mpr_init (&r, valid, size, NULL);
+    uint32_t n, pairs;
+    uint64_t version, type;
+    CHECK_EQ_INT (mpr_array (&r, &n), 0);
+    CHECK_EQ_INT (mpr_uint (&r, &version), 0);
+    CHECK_EQ_INT (mpr_uint (&r, &type), 0);
+    CHECK_EQ_INT (mpr_map (&r, &pairs), 0);
+    struct { size_t k0, v0, v1; const char *key; uint32_t klen; } span [64];
+    CHECK (pairs <= 64);
+    for (uint32_t i = 0; i < pairs; i++) {
+        span [i].k0 = r.pos;
+        CHECK_EQ_INT (mpr_str (&r, &span [i].key, &span [i].klen), 0);
+        span [i].v0 = r.pos;
+        CHECK_EQ_INT (mpr_skip (&r), 0);
+        span [i].v1 = r.pos;
+    }
+    size_t outpairs = pairs;
+    bool found_drop = false, found_dup = false, found_replace = false;
+    for (uint32_t i = 0; i < pairs; i++) {
+        if (drop && strlen (drop) == span [i].klen && !memcmp (drop, span [i].key, span [i].klen)) {
+            outpairs--;
+            found_drop = true;
+        }
+        if (dup && strlen (dup) == span [i].klen && !memcmp (dup, span [i].key, span [i].klen)) {
+            outpairs++;
+            found_dup = true;
+        }
+        if (replace && strlen (replace) == span [i].klen
+            && !memcmp (replace, span [i].key, span [i].klen))
+            found_replace = true;
+    }
+    CHECK (!drop || found_drop);
+    CHECK (!dup || found_dup);
+    CHECK (!replace || found_replace);
+    raw_init (out);
+    raw_envelope (out, version, type, outpairs + add_unknown);
+    for (uint32_t i = 0; i < pairs; i++) {
+        bool is_drop = drop && strlen (drop) == span [i].klen
+                       && !memcmp (drop, span [i].key, span [i].klen);
+        bool is_rep = replace && strlen (replace) == span [i].klen
+                      && !memcmp (replace, span [i].key, span [i].klen);
+        bool is_dup = dup && strlen (dup) == span [i].klen
+                      && !memcmp (dup, span [i].key, span [i].klen);
+        if (is_drop)
+            continue;
+        raw_bytes (out, valid + span [i].k0, span [i].v0 - span [i].k0);
+        if (is_rep)
+            raw_bytes (out, value, vlen);
+        else
+            raw_bytes (out, valid + span [i].v0, span [i].v1 - span [i].v0);
+        if (is_dup)
+            raw_bytes (out, valid + span [i].k0, span [i].v1 - span [i].k0);
+    }
+    if (add_unknown) {
+        raw_str (out, "zz_future_field");
+        msgpack_pack_map (&out->pk, 1);
+        raw_str (out, "nested");
+        msgpack_pack_array (&out->pk, 2);
+        msgpack_pack_double (&out->pk, 1.5);
+        msgpack_pack_bin_with_body (&out->pk, "\x00\x01", 2);
+    }
+}
+
+//  Decodes (data, size): needle NULL means it must succeed; else it must fail with a reason
+//  containing needle.
+static inline void
+expect_dec (test_dec_fn *dec, const uint8_t *data, size_t size, const char *needle)
+{
+    proto_err_t err;
+    err.reason [0] = '\0';
+    int rc = dec (data, size, &err);
+    if (!needle) {
+        if (rc != 0)
+            fprintf (stderr, "unexpected rejection: %s\n", err.reason);
+        CHECK_EQ_INT (rc, 0);
+        return;
+    }
+    if (rc != RC_MALFORMED || !strstr (err.reason, needle))
+        fprintf (stderr, "rc %d, reason \"%s\", expected \"%s\"\n", rc, err.reason, needle);
+    CHECK_EQ_INT (rc, RC_MALFORMED);
+    CHECK (strstr (err.reason, needle) != NULL);
+}
+
+//  The same with the value of `key` replaced by the bytes a packer produced.
+static inline void
+expect_field (test_dec_fn *dec, const uint8_t *valid, size_t size, const char *key,
+              const raw_t *value, const char *needle)
+{
+    raw_t edited;
+    body_edit (valid, size, NULL, key, value->buf.data, value->buf.size, NULL, false, &edited);
+    expect_dec (dec, (uint8_t *) edited.buf.data, edited.buf.size, needle);
+    raw_destroy (&edited);
+}
+
+//  The rules every body obeys, checked on a valid message carrying every key in `keys`:
+//  each key dropped (required -> "missing required field 'k'", optional -> decodes), each
+//  value replaced by nil / an array / a map (-> "field 'k'"), each pair duplicated
+//  (-> "duplicate key 'k'"), an unknown key added (-> decodes). shapes [k] is 'a' for a key
+//  whose value is an array and 'm' for a map (an empty one is then valid, so not tried),
+//  anything else for a scalar.
+static inline void
+expect_body_rules (test_dec_fn *dec, const uint8_t *valid, size_t size,
+                   const char *const *keys, const bool *required, const char *shapes,
+                   size_t nkeys)
+{
+    raw_t edited;
+    char needle [96];
+    expect_dec (dec, valid, size, NULL);
+    body_edit (valid, size, NULL, NULL, NULL, 0, NULL, true, &edited);
+    expect_dec (dec, (uint8_t *) edited.buf.data, edited.buf.size, NULL);
+    raw_destroy (&edited);
+    static const uint8_t wrong [3][1] = { { 0xc0 }, { 0x90 }, { 0x80 } };
+    for (size_t k = 0; k < nkeys; k++) {
+        body_edit (valid, size, keys [k], NULL, NULL, 0, NULL, false, &edited);
+        snprintf (needle, sizeof needle, "missing required field '%s'", keys [k]);
+        expect_dec (dec, (uint8_t *) edited.buf.data, edited.buf.size,
+                    required [k] ? needle : NULL);
+        raw_destroy (&edited);
+        snprintf (needle, sizeof needle, "field '%s'", keys [k]);
+        for (int w = 0; w < 3; w++) {
+            if ((w == 1 && shapes [k] == 'a') || (w == 2 && shapes [k] == 'm'))
+                continue;
+            body_edit (valid, size, NULL, keys [k], wrong [w], 1, NULL, false, &edited);
+            expect_dec (dec, (uint8_t *) edited.buf.data, edited.buf.size, needle);
+            raw_destroy (&edited);
+        }
+        body_edit (valid, size, NULL, NULL, NULL, 0, keys [k], false, &edited);
+        snprintf (needle, sizeof needle, "duplicate key '%s'", keys [k]);
+        expect_dec (dec, (uint8_t *) edited.buf.data, edited.buf.size, needle);
+        raw_destroy (&edited);
+    }
+}
+
+//  Wrong version and wrong type of a valid message (byte 1 = version, byte 2 = type, as our
+//  encoders always write them as positive fixints).
+static inline void
+expect_envelope_rules (test_dec_fn *dec, const uint8_t *valid, size_t size, int type)
+{
+    uint8_t *copy = malloc (size);
+    memcpy (copy, valid, size);
+    CHECK_EQ_INT (copy [0], 0x93);
+    CHECK_EQ_INT (copy [1], PROTO_VERSION);
+    CHECK_EQ_INT (copy [2], type);
+    copy [1] = 2;
+    expect_dec (dec, copy, size, "unsupported version 2");
+    copy [1] = PROTO_VERSION;
+    copy [2] = (uint8_t) (type == PROTO_HEARTBEAT ? PROTO_CONTROL : PROTO_HEARTBEAT);
+    expect_dec (dec, copy, size, "expected message type");
+    copy [2] = 0x7f;
+    expect_dec (dec, copy, size, "unknown message type 127");
+    free (copy);
+}
 
 #endif

@@ -8,6 +8,13 @@
         ZM_SOURCE_DIR=$PWD ZM_WRITE_CORPUS=1 build/tests/test_proto_corpus              */
 #include "proto/control.h"
 #include "proto/heartbeat.h"
+#include "proto/listing_batch.h"
+#include "proto/scrape_task.h"
+#include "proto/spot_check.h"
+#include "proto/submission_ready.h"
+#include "proto/tier_result.h"
+#include "proto/upload_done.h"
+#include "proto/zipcode_stored.h"
 #include "tests/unit/test_proto.h"
 
 #include <errno.h>
@@ -125,6 +132,123 @@ s_control (void)
     msgpack_sbuffer_destroy (&sb);
 }
 
+//  Encodes with `rc_expr` into sb, checks it decodes with `dec`, writes/checks the seed.
+#define SEED(family, name, encode_call, T, decode, freefn) do { \
+    msgpack_sbuffer_clear (&sb); \
+    CHECK_EQ_INT (encode_call, 0); \
+    s_seed (family, name, sb.data, sb.size); \
+    T out_; \
+    CHECK_EQ_INT (decode ((uint8_t *) sb.data, sb.size, &out_, NULL), 0); \
+    freefn (&out_); \
+} while (0)
+
+static const char *s_epoch = "2026-11-25T16-00-00";
+static const char *s_hotkey = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+
+static void
+s_pipeline (void)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init (&sb);
+
+    proto_scrape_task_t task = { .target = 100, .lease_id = 12, .lease_deadline_ms = 1764086400000,
+                                 .attempt = 1 };
+    strcpy (task.epoch, s_epoch);
+    strcpy (task.zipcode, "60614");
+    SEED ("scrape_task", "valid", proto_scrape_task_encode (&task, &sb, NULL),
+          proto_scrape_task_t, proto_scrape_task_decode, proto_scrape_task_free);
+    s_nasty_seeds ("scrape_task", &sb);
+
+    static const char *texts [3] = {
+        "{\"zpid\":\"1\",\"address\":\"1 Main St\",\"price\":100000,\"zipcode\":\"60614\"}",
+        "{\"zpid\":\"2\",\"address\":\"2 Main St\",\"price\":200000,\"zipcode\":\"60614\"}",
+        "{}"
+    };
+    proto_listing_t listings [3];
+    for (int i = 0; i < 3; i++)
+        listings [i] = (proto_listing_t) { texts [i], (uint32_t) strlen (texts [i]) };
+    proto_listing_batch_t batch = { .lease_id = 12, .seq = 0, .final = true, .nlistings = 3,
+                                    .listings = listings, .rejected = 2, .nreasons = 1 };
+    strcpy (batch.epoch, s_epoch);
+    strcpy (batch.zipcode, "60614");
+    strcpy (batch.reasons [0].reason, "not json");
+    batch.reasons [0].count = 2;
+    SEED ("listing_batch", "valid", proto_listing_batch_encode (&batch, &sb, NULL),
+          proto_listing_batch_t, proto_listing_batch_decode, proto_listing_batch_free);
+    s_nasty_seeds ("listing_batch", &sb);
+    batch.nlistings = 0;
+    batch.nreasons = 0;
+    batch.rejected = 0;
+    SEED ("listing_batch", "valid-empty", proto_listing_batch_encode (&batch, &sb, NULL),
+          proto_listing_batch_t, proto_listing_batch_decode, proto_listing_batch_free);
+
+    proto_zipcode_stored_t stored = { .count = 118, .stored_at_ms = 1764086400123 };
+    strcpy (stored.epoch, s_epoch);
+    strcpy (stored.zipcode, "60614");
+    for (int i = 0; i < 32; i++)
+        stored.sha256 [i] = (uint8_t) i;
+    SEED ("zipcode_stored", "valid", proto_zipcode_stored_encode (&stored, &sb, NULL),
+          proto_zipcode_stored_t, proto_zipcode_stored_decode, proto_zipcode_stored_free);
+    s_nasty_seeds ("zipcode_stored", &sb);
+
+    proto_upload_done_t up = { .ok = true, .bytes = 12345, .uploaded_at_ms = 1764086500000 };
+    strcpy (up.epoch, s_epoch);
+    strcpy (up.zipcode, "60614");
+    strcpy (up.s3_key, "data/hotkey=x/epoch=2026-11-25T16-00-00/zipcode=60614/data_20261125_161002.json");
+    strcpy (up.etag, "\"abc\"");
+    SEED ("upload_done", "valid-ok", proto_upload_done_encode (&up, &sb, NULL),
+          proto_upload_done_t, proto_upload_done_decode, proto_upload_done_free);
+    s_nasty_seeds ("upload_done", &sb);
+    up.ok = false;
+    strcpy (up.error, "HTTP 503");
+    SEED ("upload_done", "valid-error", proto_upload_done_encode (&up, &sb, NULL),
+          proto_upload_done_t, proto_upload_done_decode, proto_upload_done_free);
+
+    proto_submission_ready_t sr = { .size = 12345, .count = 101, .db_id = 9 };
+    strcpy (sr.epoch, s_epoch);
+    strcpy (sr.hotkey, s_hotkey);
+    strcpy (sr.zipcode, "60614");
+    strcpy (sr.s3_key, "data/hotkey=x/epoch=2026-11-25T16-00-00/zipcode=60614/data.json");
+    strcpy (sr.last_modified, "2026-11-25T16:10:02.000Z");
+    SEED ("submission_ready", "valid", proto_submission_ready_encode (&sr, &sb, NULL),
+          proto_submission_ready_t, proto_submission_ready_decode, proto_submission_ready_free);
+    s_nasty_seeds ("submission_ready", &sb);
+
+    proto_tier_result_t tr = { .tier = 2, .verdict = PROTO_VERDICT_PASS, .submission_id = 9,
+                               .nmetrics = 2 };
+    strcpy (tr.epoch, s_epoch);
+    strcpy (tr.hotkey, s_hotkey);
+    strcpy (tr.zipcode, "60614");
+    strcpy (tr.metrics [0].name, "completeness");
+    tr.metrics [0].value = 0.97;
+    strcpy (tr.metrics [1].name, "duplicate_rate");
+    tr.metrics [1].value = 0.01;
+    SEED ("tier_result", "valid", proto_tier_result_encode (&tr, &sb, NULL),
+          proto_tier_result_t, proto_tier_result_decode, proto_tier_result_free);
+    s_nasty_seeds ("tier_result", &sb);
+
+    proto_spot_check_request_t q = { .id = 1, .index = 4, .listing = texts [0],
+                                     .listing_len = (uint32_t) strlen (texts [0]) };
+    strcpy (q.epoch, s_epoch);
+    strcpy (q.hotkey, s_hotkey);
+    strcpy (q.zipcode, "60614");
+    strcpy (q.listing_id, "1");
+    SEED ("spot_check", "valid-request", proto_spot_check_request_encode (&q, &sb, NULL),
+          proto_spot_check_request_t, proto_spot_check_request_decode,
+          proto_spot_check_request_free);
+    s_nasty_seeds ("spot_check", &sb);
+    proto_spot_check_result_t res = { .id = 1, .index = 4, .verdict = PROTO_SPOT_MISMATCH };
+    strcpy (res.epoch, s_epoch);
+    strcpy (res.hotkey, s_hotkey);
+    strcpy (res.zipcode, "60614");
+    strcpy (res.listing_id, "1");
+    strcpy (res.field, "price");
+    SEED ("spot_check", "valid-result", proto_spot_check_result_encode (&res, &sb, NULL),
+          proto_spot_check_result_t, proto_spot_check_result_decode,
+          proto_spot_check_result_free);
+    msgpack_sbuffer_destroy (&sb);
+}
+
 int
 main (void)
 {
@@ -133,5 +257,6 @@ main (void)
     s_write = w && strcmp (w, "1") == 0;
     s_heartbeat ();
     s_control ();
+    s_pipeline ();
     TEST_DONE ();
 }
