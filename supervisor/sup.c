@@ -1500,6 +1500,17 @@ s_on_signals (sup_t *self)
         if (sig == SIGCHLD)
             s_reap (self);
         else
+        if ((sig == SIGTERM || sig == SIGINT) && self->stopping) {
+            //  Asked twice: the operator will not wait for the drain. SIGKILL what is left.
+            log_warn ("node_signal_escalate", LS ("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
+                      LI ("from_pid", si.ssi_pid));
+            for (size_t i = 0; i < self->nchildren; i++) {
+                s_child_t *c = self->children [i];
+                if (c->pid > 0 && !c->killed)
+                    s_child_kill (self, c, "second stop signal", THEN_DOWN);
+            }
+        }
+        else
         if (sig == SIGTERM || sig == SIGINT) {
             log_info ("node_signal", LS ("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
                       LI ("from_pid", si.ssi_pid));

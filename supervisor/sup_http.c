@@ -189,37 +189,50 @@ s_respond_text (s_conn_t *c, int status, const char *text)
     s_respond (c, &reply, false);
 }
 
-//  Parses a complete request head in c->in and produces the response.
-static void
-s_handle_request (sup_http_t *self, s_conn_t *c)
+int
+sup_http_parse_head (char *head, const char **path_p, bool *head_only)
 {
-    //  Request line: METHOD SP PATH SP HTTP/x.y
-    char *line_end = strpbrk (c->in, "\r\n");
-    assert (line_end);
+    //  Request line: METHOD SP PATH SP HTTP/1.x
+    char *line_end = strpbrk (head, "\r\n");
+    if (!line_end)
+        return 400;
     *line_end = 0;
-    char *method = c->in;
+    char *method = head;
     char *sp1 = strchr (method, ' ');
     char *sp2 = sp1 ? strchr (sp1 + 1, ' ') : NULL;
-    if (!sp1 || !sp2 || strncmp (sp2 + 1, "HTTP/1.", 7) != 0 || sp1 [1] != '/') {
-        s_respond_text (c, 400, "bad request line\n");
-        return;
-    }
+    if (!sp1 || !sp2 || strncmp (sp2 + 1, "HTTP/1.", 7) != 0 || sp1 [1] != '/')
+        return 400;
     *sp1 = 0;
     *sp2 = 0;
     char *path = sp1 + 1;
-    bool head_only = strcmp (method, "HEAD") == 0;
-    if (strcmp (method, "GET") != 0 && !head_only) {
-        s_respond_text (c, 405, "only GET\n");
-        return;
-    }
+    *head_only = strcmp (method, "HEAD") == 0;
+    if (strcmp (method, "GET") != 0 && !*head_only)
+        return 405;
     char *query = strchr (path, '?');
     if (query)
         *query = 0;
     for (char *p = path; *p; p++)
-        if ((unsigned char) *p < 0x21 || (unsigned char) *p > 0x7e) {
-            s_respond_text (c, 400, "bad path\n");
-            return;
-        }
+        if ((unsigned char) *p < 0x21 || (unsigned char) *p > 0x7e)
+            return 400;
+    *path_p = path;
+    return 0;
+}
+
+//  Answers the complete request head in c->in.
+static void
+s_handle_request (sup_http_t *self, s_conn_t *c)
+{
+    const char *path = NULL;
+    bool head_only = false;
+    int status = sup_http_parse_head (c->in, &path, &head_only);
+    if (status == 405) {
+        s_respond_text (c, 405, "only GET\n");
+        return;
+    }
+    if (status != 0) {
+        s_respond_text (c, 400, "bad request\n");
+        return;
+    }
     sup_http_reply_t reply = { .status = 404 };
     self->handler (self->arg, path, &reply);
     s_respond (c, &reply, head_only);

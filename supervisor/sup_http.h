@@ -12,6 +12,7 @@
 #ifndef ZM_SUP_HTTP_H
 #define ZM_SUP_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,13 @@ size_t sup_http_pollitems (sup_http_t *self, zmq_pollitem_t *items, size_t max);
 //  Accepts, reads, answers and writes as the poll results allow, and drops connections past
 //  their deadline. now: clock_mono_ms ().
 void sup_http_service (sup_http_t *self, const zmq_pollitem_t *items, size_t n, int64_t now);
+
+//  Parses a complete request head (NUL-terminated text up to and including the blank line;
+//  no NUL inside) in place. Returns 0 with *path pointing into head (query string removed,
+//  only printable ASCII) and *head_only set for HEAD, or the HTTP status to refuse the
+//  request with: 400 (malformed request line or path) or 405 (a method other than GET/HEAD).
+//  Pure; exposed for tests and the fuzz target.
+int sup_http_parse_head (char *head, const char **path, bool *head_only);
 
 //  The earliest connection deadline (clock_mono_ms), or INT64_MAX when idle.
 int64_t sup_http_next_deadline (sup_http_t *self);

@@ -47,8 +47,6 @@ sup_init () {
     T=$(mktemp -d /tmp/zm-sup-XXXXXX)
     mkdir -p "$T/bin"
     trap sup_cleanup EXIT
-    # ASan: a worker killed by a signal must not turn into a leak report in the log.
-    export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}"
 }
 
 sup_link () {
