@@ -543,6 +543,13 @@ wallet_ss58 (const wallet_t *self)
 }
 
 int
+wallet_address (const wallet_t *self, unsigned prefix, char *out, size_t out_size)
+{
+    assert (self && out);
+    return ss58_encode (self->keypair.public_key, prefix, out, out_size);
+}
+
+int
 wallet_has_seed (const wallet_t *self)
 {
     assert (self);

@@ -83,6 +83,11 @@ const uint8_t *wallet_public_key (const wallet_t *self);
 //  The SS58 address under SS58_DEFAULT_PREFIX (42).
 const char *wallet_ss58 (const wallet_t *self);
 
+//  The SS58 address under another prefix (e.g. the configured ss58.prefix) into out
+//  (SS58_ADDRESS_SIZE bytes suffice). Return 0, or -1 if the prefix is not valid or out is
+//  too small.
+int wallet_address (const wallet_t *self, unsigned prefix, char *out, size_t out_size);
+
 //  1 if the wallet was made from a mini secret (secretSeed), else 0.
 int wallet_has_seed (const wallet_t *self);
 

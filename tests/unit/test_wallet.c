@@ -296,6 +296,16 @@ s_test_dev_and_disk (void)
     CHECK_EQ_MEM (wallet_public_key (alice), wallet_public_key (alice2), 32);
     CHECK (memcmp (wallet_public_key (alice), wallet_public_key (bob), 32) != 0);
     CHECK (wallet_has_seed (alice));
+    char address [SS58_ADDRESS_SIZE];
+    CHECK_EQ_INT (wallet_address (alice, 42, address, sizeof address), 0);
+    CHECK_EQ_STR (address, wallet_ss58 (alice));
+    CHECK_EQ_INT (wallet_address (alice, 1000, address, sizeof address), 0);
+    uint8_t decoded [32];
+    unsigned prefix = 0;
+    CHECK_EQ_INT (ss58_decode (address, decoded, &prefix, NULL), 0);
+    CHECK_EQ_INT (prefix, 1000);
+    CHECK_EQ_MEM (decoded, wallet_public_key (alice), 32);
+    CHECK_EQ_INT (wallet_address (alice, 46, address, sizeof address), -1);
     //  The documented derivation: mini secret = BLAKE2b-256 ("zipmine-dev:alice").
     uint8_t seed [32];
     crypto_generichash (seed, 32, (const uint8_t *) "zipmine-dev:alice", 17, NULL, 0);
