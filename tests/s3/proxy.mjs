@@ -530,8 +530,9 @@ function parseMultipart(body, boundary) {
       headerText = '';
       dataStart = pos + 2;
     } else {
-      const hend = body.indexOf('\r\n\r\n', pos);
-      if (hend < 0 || hend - pos > 8192) throw malformedPost('unterminated part headers');
+      const rel = body.subarray(pos, pos + 8192 + 4).indexOf('\r\n\r\n');
+      if (rel < 0) throw malformedPost('unterminated part headers (or longer than 8 KiB)');
+      const hend = pos + rel;
       headerText = body.toString('utf8', pos, hend);
       dataStart = hend + 4;
     }
