@@ -539,11 +539,13 @@ worker_drain (worker_t *self)
     if (self->state == WORKER_DRAINING || self->done)
         return;
     int64_t budget = self->config.shutdown_budget_ms;
-    //  Keep a tenth of the budget (100 ms .. 1 s) to tear down and be reaped before the
-    //  supervisor's SIGKILL.
+    //  Keep a tenth of the budget (200 ms .. 1 s, at most half) to tear down and be reaped
+    //  before the supervisor's SIGKILL.
     int64_t margin = budget / 10;
-    margin = margin < 100 ? 100 : margin > 1000 ? 1000 : margin;
-    self->drain_deadline = clock_mono_ms () + (budget > margin ? budget - margin : budget);
+    margin = margin < 200 ? 200 : margin > 1000 ? 1000 : margin;
+    if (margin > budget / 2)
+        margin = budget / 2;
+    self->drain_deadline = clock_mono_ms () + budget - margin;
     s_set_state (self, WORKER_DRAINING);
     log_info ("worker_draining", LI ("budget_ms", budget), LB ("has_drain", self->drain_fn != NULL));
     s_heartbeat (self);

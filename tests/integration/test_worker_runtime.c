@@ -452,7 +452,7 @@ test_sigterm_drain (void)
     CHECK_EQ_INT (s_exit_code (s_wait (&c, 3000, NULL)), 1);
     took = clock_mono_ms () - t0;
     printf ("drain timeout: exit 1 after %lld ms (budget 600 ms)\n", (long long) took);
-    CHECK (took >= 400 && took < 600);
+    CHECK (took >= 380 && took < 600);
     CHECK (s_logged (&c, "drain_timeout"));
     s_close (&c);
 
@@ -658,11 +658,9 @@ test_standalone (void)
     CHECK (kill (c.pid, SIGINT) == 0);
     CHECK_EQ_INT (s_exit_code (s_wait (&c, 2000, NULL)), 0);
     //  no heartbeats reached our ROUTER from it
-    uint8_t buf [64];
-    size_t size;
+    proto_heartbeat_t hb;
     char id [256];
-    (void) buf;
-    CHECK_EQ_INT (s_recv (300, s_buf, &size, id), 0);
+    CHECK (!s_next_heartbeat (c.pid, 300, &hb, id));
     //  the log proc name is the bare worker name
     FILE *f = fopen (c.log, "r");
     CHECK (f);
