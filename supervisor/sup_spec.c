@@ -47,8 +47,9 @@ s_parse_entry (char *entry, sup_spec_t *spec, char *err, size_t errsize)
 {
     memset (spec, 0, sizeof *spec);
     spec->count = 1;
-    char *save = NULL;
-    char *part = strtok_r (entry, ":", &save);
+    //  strsep, not strtok: "a::2" and ":3" must be refused, not collapsed.
+    char *rest = entry;
+    char *part = strsep (&rest, ":");
     if (!part || !sup_spec_name_valid (part)) {
         snprintf (err, errsize, "config workers: bad worker name '%.64s' "
                   "(1..%d of A-Z a-z 0-9 _ -)", part ? part : "", SUP_NAME_MAX);
@@ -56,7 +57,7 @@ s_parse_entry (char *entry, sup_spec_t *spec, char *err, size_t errsize)
     }
     snprintf (spec->name, sizeof spec->name, "%s", part);
     bool have_count = false;
-    while ((part = strtok_r (NULL, ":", &save))) {
+    while ((part = strsep (&rest, ":"))) {
         if (strcmp (part, "optional") == 0 && !spec->optional)
             spec->optional = true;
         else
@@ -92,8 +93,8 @@ sup_spec_parse (const char *list, sup_spec_t *specs, size_t max, char *err, size
         abort ();
     int n = 0;
     int rc = 0;
-    char *save = NULL;
-    for (char *tok = strtok_r (copy, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
+    char *rest = copy;
+    for (char *tok = strsep (&rest, ","); tok; tok = strsep (&rest, ",")) {
         while (*tok == ' ' || *tok == '\t')
             tok++;
         size_t len = strlen (tok);
