@@ -294,8 +294,12 @@ s_open (db_t *self)
     PGresult *res = PQexecParams (conn, "SELECT set_config('statement_timeout', $1 || 'ms', false)",
                                   1, NULL, params, NULL, NULL, 0);
     int rc = s_result (self, res, PGRES_TUPLES_OK, NULL);
-    if (rc != 0)
+    if (rc != 0) {
+        //  never keep a session without its statement timeout
+        if (self->conn)
+            s_lost (self);
         return rc;
+    }
     log_info ("db_connected", LS ("host", PQhost (conn)), LS ("port", PQport (conn)),
               LS ("dbname", PQdb (conn)), LS ("user", PQuser (conn)),
               LI ("server_version", PQserverVersion (conn)));
@@ -328,8 +332,6 @@ int
 db_connect (db_t *self)
 {
     assert (self);
-    if (self->tx_lost)
-        return RC_RETRY;
     return s_ensure (self);
 }
 
@@ -601,15 +603,17 @@ db_copy_row (db_t *self, int ncols, const char *const *values, const size_t *len
         return self->copy_failed;
     if (self->copy_binary) {
         assert (ncols <= INT16_MAX);
+        //  check the whole row before writing any of it
+        for (int i = 0; i < ncols; i++)
+            if (values [i] && lengths [i] > INT32_MAX) {
+                s_set_error (self, "", "COPY: column %d is %zu bytes", i + 1, lengths [i]);
+                return RC_MALFORMED;
+            }
         s_copy_put_be (self, (uint64_t) ncols, 2);
         for (int i = 0; i < ncols; i++) {
             if (!values [i]) {
                 s_copy_put_be (self, 0xFFFFFFFFu, 4);
                 continue;
-            }
-            if (lengths [i] > INT32_MAX) {
-                s_set_error (self, "", "COPY: column %d is %zu bytes", i + 1, lengths [i]);
-                return RC_MALFORMED;    //  nothing of the row was written yet for this column
             }
             s_copy_put_be (self, (uint64_t) lengths [i], 4);
             s_copy_put (self, values [i], lengths [i]);

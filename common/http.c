@@ -655,7 +655,8 @@ http_urlencode (const char *s, size_t len, bool keep_slash)
         unsigned char c = (unsigned char) s [i];
         bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
                        || (c >= '0' && c <= '9');
-        if (unreserved || c == '-' || c == '.' || c == '_' || c == '~' || (keep_slash && c == '/'))
+        if (unreserved || c == '-' || c == '.' || c == '_' || c == '~'
+        ||  (keep_slash && c == '/'))
             *p++ = (char) c;
         else {
             *p++ = '%';

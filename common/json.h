@@ -7,9 +7,9 @@
     one document can never see different values.
 
     Typed getters share a sticky error (jsonx_err_t): read every field, then check err.failed
-    once (err must not be NULL). The first failure is kept and names the field ("field 'price': expected a number,
-    got string"). Optional getters return their default when the field is absent or null, and
-    fail when it is present with the wrong type.
+    once (err must not be NULL). The first failure is kept and names the field ("field
+    'price': expected a number, got string"). Optional getters return their default when the
+    field is absent or null, and fail when it is present with the wrong type.
 
     The prefix is jsonx_ because jansson owns json_.                                         */
 #ifndef ZM_JSON_H

@@ -584,14 +584,16 @@ s_test_reconnect (void)
 
     //  a server that is not there: RC_RETRY, then attempts are spaced by the backoff
     int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    struct sockaddr_in addr = {
+        .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)
+    };
     CHECK (bind (fd, (struct sockaddr *) &addr, sizeof addr) == 0);
     socklen_t alen = sizeof addr;
     CHECK (getsockname (fd, (struct sockaddr *) &addr, &alen) == 0);
     close (fd);             //  nobody listens there now
     char dsn [256], err [256];
-    snprintf (dsn, sizeof dsn, "host=127.0.0.1 port=%d user=postgres dbname=x password=hunter2-secret",
-              ntohs (addr.sin_port));
+    snprintf (dsn, sizeof dsn, "host=127.0.0.1 port=%d user=postgres dbname=x "
+              "password=hunter2-secret", ntohs (addr.sin_port));
     db = db_new (dsn, "zipmine-test", 2, 1000, err, sizeof err);
     CHECK (db);
     CHECK_EQ_INT (db_connect (db), RC_RETRY);

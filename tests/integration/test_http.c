@@ -433,7 +433,9 @@ static void
 s_test_refused (void)
 {
     int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    struct sockaddr_in addr = {
+        .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)
+    };
     CHECK (bind (fd, (struct sockaddr *) &addr, sizeof addr) == 0);
     socklen_t alen = sizeof addr;
     CHECK (getsockname (fd, (struct sockaddr *) &addr, &alen) == 0);
