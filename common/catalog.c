@@ -46,7 +46,7 @@ typedef struct {
     size_t errsize;
 } s_csv_t;
 
-static void
+static void __attribute__ ((format (printf, 2, 3)))
 s_fail (s_csv_t *csv, const char *fmt, ...)
 {
     if (!csv->err || csv->errsize == 0)

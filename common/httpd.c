@@ -528,7 +528,7 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-static void
+static void __attribute__ ((format (printf, 2, 0)))
 s_mhd_log (void *cls, const char *fmt, va_list ap)
 {
     (void) cls;
