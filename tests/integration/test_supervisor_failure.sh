@@ -67,4 +67,30 @@ for w in first.0 second.0; do
     grep -q "\"event\":\"child_exit\",\"worker\":\"$w\",\"pid\":[0-9]*,\"exit\":\"exit 0 (clean)\"" "$T/log" \
         || fail "$w did not drain cleanly"
 done
+# D. configuration: bad lists and missing executables exit 100 before anything starts; with
+#    the role table a missing executable is skipped (the node runs the workers that exist).
+rm -rf "$T/run"
+"$BIN/zipmined" --run.dir "$T/run" --node.name tn --bin.dir "$T/bin" --http.port 0 \
+    --workers good,missing > "$T/out" 2>&1; rc=$?
+[ $rc = 100 ] && grep -q "no executable .*/missing" "$T/out" || fail "missing binary: rc $rc $(cat "$T/out")"
+"$BIN/zipmined" --run.dir "$T/run" --node.name tn --bin.dir "$T/bin" --http.port 0 \
+    --workers "good:0" > "$T/out" 2>&1; rc=$?
+[ $rc = 100 ] && grep -q "count must be" "$T/out" || fail "bad count: rc $rc $(cat "$T/out")"
+"$BIN/zipmined" --run.dir "$T/run" --node.name tn --http.port 0 --role banker > "$T/out" 2>&1; rc=$?
+[ $rc = 100 ] && grep -q "unknown role 'banker'" "$T/out" || fail "bad role: rc $rc $(cat "$T/out")"
+[ -z "$(pgrep -f "$T/bin/good")" ] || fail "a worker was started despite a config error"
+mkdir -p "$T/rolebin"
+ln -sf "$BIN/zm_testworker" "$T/rolebin/storage"
+: > "$T/log"
+export ZM_TEST_MODE=normal
+sup_start "${SUP_FAST[@]}" --role miner --bin.dir "$T/rolebin"
+storage_ready () { [ "$(sup_state storage.0)" = READY ]; }
+wait_until 5000 storage_ready || fail "storage.0 not READY in role mode"
+for w in assigner scraper uploader; do
+    log_has "\"event\":\"worker_binary_missing\",\"worker\":\"$w\"" || fail "no worker_binary_missing for $w"
+done
+[ "$(sup_ctl status | awk 'NR > 2' | wc -l)" = 1 ] || fail "role mode should run storage only"
+sup_ctl stop || fail "zipminectl stop"
+wait "$SUP_PID"; rc=$?
+[ $rc = 0 ] || fail "node exit $rc after zipminectl stop"
 echo "PASS test_supervisor_failure"

@@ -17,6 +17,15 @@ URL="http://127.0.0.1:$SUP_PORT"
 code () { curl -s -o "$T/body" -w '%{http_code}' --max-time 3 "$@"; }
 
 [ "$(code "$URL/livez")" = 200 ] || fail "/livez"
+# DESIGN.md section 2: the supervisor links none of libpq, libcurl, OpenSSL (nor jansson,
+# microhttpd).
+if ldd "$BIN/zipmined" | grep -E 'libpq|libcurl|libssl|libjansson|libmicrohttpd'; then
+    fail "zipmined links a library it must not"
+fi
+# One supervisor per node directory.
+"$BIN/zipmined" --run.dir "$T/run" --node.name tn --bin.dir "$T/bin" --http.port 0 \
+    --workers fast > "$T/second" 2>&1; rc=$?
+[ $rc = 1 ] && grep -q "already supervised" "$T/second" || fail "second zipmined: rc $rc $(cat "$T/second")"
 t0=$(now_ms)
 fast_ready () { [ "$(sup_state fast.0)" = READY ] && [ "$(sup_state fast.1)" = READY ]; }
 wait_until 5000 fast_ready || fail "fast not READY"
