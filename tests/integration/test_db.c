@@ -3,7 +3,7 @@
     Each run creates its own databases (zmtest_db_<pid>, zmtest_db_<pid>_m) and drops them at
     the end. Proves: parameters round-trip hostile strings unchanged; server errors come back
     as RC_ERR with their SQLSTATE; transactions commit, roll back, and a serialization failure
-    is RC_RETRY; COPY stores 100k hostile rows exactly (text and binary), skips a malformed row
+    and a deadlock are RC_RETRY; COPY stores 100k hostile rows exactly (text and binary), skips a malformed row
     without sinking the batch, aborts cleanly; migrations apply once, are a no-op the second
     time and from four processes at once, detect a changed checksum and an unknown version,
     and a failing migration leaves no trace; statement_timeout fires; a killed backend gives
@@ -489,6 +489,65 @@ s_test_migrations_concurrent (void)
     db_destroy (&db);
 }
 
+//  Two transactions lock two rows in opposite orders: PostgreSQL aborts one with 40P01, which
+//  must come back as RC_RETRY; the other commits.
+static void
+s_test_deadlock (void)
+{
+    db_t *db = s_connect (s_dsn, 30000);
+    s_exec_ok (db, "CREATE TABLE t_dead (id int PRIMARY KEY, v int)");
+    s_exec_ok (db, "INSERT INTO t_dead VALUES (1, 0), (2, 0)");
+    CHECK_EQ_INT (db_begin (db), 0);
+    s_exec_ok (db, "SET LOCAL deadlock_timeout = '100ms'");
+    s_exec_ok (db, "UPDATE t_dead SET v = v + 1 WHERE id = 1");
+    pid_t pid = fork ();
+    CHECK (pid >= 0);
+    if (pid == 0) {
+        char err [256];
+        db_t *child = db_new (s_dsn, "zipmine-test-deadlock", 5, 30000, err, sizeof err);
+        int rc = child ? db_begin (child) : RC_ERR;
+        if (rc == 0)
+            rc = db_exec (child, "SET LOCAL deadlock_timeout = '100ms'", 0, NULL, NULL);
+        if (rc == 0)
+            rc = db_exec (child, "UPDATE t_dead SET v = v + 10 WHERE id = 2", 0, NULL, NULL);
+        if (rc == 0)
+            rc = db_exec (child, "UPDATE t_dead SET v = v + 10 WHERE id = 1", 0, NULL, NULL);
+        int code = 3;
+        if (rc == 0)
+            code = db_commit (child) == 0 ? 0 : 3;
+        else
+        if (rc == RC_RETRY && strcmp (db_sqlstate (child), "40P01") == 0)
+            code = 2;
+        db_destroy (&child);
+        _exit (code);
+    }
+    //  wait until the child blocks on row 1, then ask for row 2
+    db_t *watch = s_connect (s_dsn, 30000);
+    int waited = 0;
+    while (s_scalar_int (watch, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                         "'zipmine-test-deadlock' AND wait_event_type = 'Lock'", 0, NULL) == 0) {
+        CHECK (waited++ < 500);
+        usleep (10000);
+    }
+    db_destroy (&watch);
+    int rc = db_exec (db, "UPDATE t_dead SET v = v + 1 WHERE id = 2", 0, NULL, NULL);
+    if (rc == 0)
+        CHECK_EQ_INT (db_commit (db), 0);
+    else {
+        CHECK_EQ_INT (rc, RC_RETRY);
+        CHECK_EQ_STR (db_sqlstate (db), "40P01");
+        CHECK (db_connected (db));
+        CHECK_EQ_INT (db_rollback (db), 0);
+    }
+    int status = 0;
+    CHECK (waitpid (pid, &status, 0) == pid && WIFEXITED (status));
+    int child = WEXITSTATUS (status);
+    //  exactly one side was chosen as the victim
+    CHECK ((rc == RC_RETRY && child == 0) || (rc == 0 && child == 2));
+    CHECK_EQ_INT (s_scalar_int (db, "SELECT sum(v) FROM t_dead", 0, NULL), rc == 0 ? 2 : 20);
+    db_destroy (&db);
+}
+
 static void
 s_test_statement_timeout (void)
 {
@@ -628,6 +687,7 @@ main (void)
     s_test_migrations (db);
     db_destroy (&db);
     s_test_migrations_concurrent ();
+    s_test_deadlock ();
     s_test_statement_timeout ();
     s_test_reconnect ();
 

@@ -347,6 +347,13 @@ s_test_retries (void)
     CHECK (strstr (http_error (http), "HTTP 500"));
     http_response_destroy (&resp);
 
+    //  a retried POST sends its body again
+    s_play ((step_t []) { { .status = 502, .body = "" }, { .status = 200, .body = "ok" } }, 2);
+    CHECK_EQ_INT (http_post (http, url, NULL, "again", 5, &resp), 0);
+    CHECK_EQ_INT (s_requests (), 2);
+    CHECK_EQ_STR (s_script.body, "again");
+    http_response_destroy (&resp);
+
     //  a call that must not repeat
     s_play ((step_t []) { { .status = 503, .body = "" }, { .status = 200, .body = "" } }, 2);
     http_request_t once = { .method = "POST", .url = url, .body = "x", .body_len = 1,
