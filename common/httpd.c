@@ -48,6 +48,7 @@ typedef struct {
     int code [CODES_MAX];
     uint64_t count [CODES_MAX];
     size_t ncodes;
+    double seconds;                 //  total time answering, all codes
 } s_stats_t;
 
 typedef struct {
@@ -210,6 +211,7 @@ s_record (httpd_t *self, const s_route_t *route, int status, double seconds)
     if (i == st->ncodes)
         i = CODES_MAX - 1;          //  table full: an unusual code joins the last slot
     st->count [i]++;
+    st->seconds += seconds;
     if (self->npending < PENDING_MAX)
         self->pending [self->npending++] = (s_obs_t) { (uint16_t) slot, (float) seconds };
     else
@@ -227,6 +229,9 @@ httpd_metrics_flush (httpd_t *self, metrics_t *registry)
     metrics_family_t *lat = metrics_histogram (registry, "zipmine_http_request_seconds",
                                                "HTTP request latency, by route", "route",
                                                METRICS_BUCKETS_LATENCY);
+    metrics_family_t *busy = metrics_counter (registry, "zipmine_http_request_seconds_total",
+                                              "Time spent answering HTTP requests, by route "
+                                              "(exact; the histogram may be sampled)", "route");
     metrics_family_t *dropped = metrics_counter (registry,
                                                  "zipmine_http_latency_dropped_total",
                                                  "Latency observations dropped between flushes",
@@ -253,6 +258,8 @@ httpd_metrics_flush (httpd_t *self, metrics_t *registry)
             snprintf (code, sizeof code, "%d", stats [slot].code [i]);
             metrics_set (metrics_series (reqs, name, code), (double) stats [slot].count [i]);
         }
+        if (stats [slot].ncodes > 0)
+            metrics_set (metrics_series (busy, name), stats [slot].seconds);
     }
     for (size_t i = 0; i < nobs; i++) {
         const char *name = obs [i].route == UNMATCHED ? "unmatched"

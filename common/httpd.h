@@ -35,8 +35,11 @@
     Metrics: every answered request is counted by route name and status code and its latency
     observed. The counts are kept inside httpd (handler threads cannot touch a metrics
     registry); httpd_metrics_flush, called from the owning loop's thread, copies them into a
-    registry as zipmine_http_requests_total{route,code} and the histogram
-    zipmine_http_request_seconds{route}. Route "unmatched" counts 404/405 answers for paths no
+    registry as zipmine_http_requests_total{route,code}, the exact total time spent
+    answering, zipmine_http_request_seconds_total{route} (mean latency = its rate over the
+    requests' rate), and the histogram zipmine_http_request_seconds{route}, fed from a buffer
+    of 8192 observations between flushes (overflow counted in
+    zipmine_http_latency_dropped_total). Route "unmatched" counts 404/405 answers for paths no
     route serves.                                                                            */
 #ifndef ZM_HTTPD_H
 #define ZM_HTTPD_H

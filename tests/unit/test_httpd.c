@@ -263,6 +263,8 @@ s_test_server (unsigned threads)
     CHECK (strstr (text, "zipmine_http_requests_total{route=\"forgetful\",code=\"500\"} 1"));
     CHECK (strstr (text, "zipmine_http_requests_total{route=\"special\",code=\"200\"} 1"));
     CHECK (strstr (text, "zipmine_http_request_seconds_count{route=\"items\"} 3"));
+    CHECK (strstr (text, "zipmine_http_request_seconds_total{route=\"items\"} "));
+    CHECK (strstr (text, "zipmine_http_latency_dropped_total 0"));
     free (text);
     //  A second flush adds nothing new and keeps the counters.
     httpd_metrics_flush (h, reg);
