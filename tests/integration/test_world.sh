@@ -376,4 +376,41 @@ for name in a b c slow; do
     grep -q '"event":"worker_ready"' "$TMP/$name.log" || { echo "FAIL: $name never ready"; exit 1; }
 done
 echo "ok: SIGTERM exits 0 ($(( ($(date +%s%N) - T0) / 1000000 )) ms for all four)"
+
+# Under the supervisor: READY, request metrics in zipmined's /metrics (promtool-clean), clean stop.
+command -v promtool >/dev/null || { echo "FAIL: promtool not installed (Debian package prometheus)"; exit 1; }
+command -v curl >/dev/null || { echo "FAIL: curl not installed"; exit 1; }
+"$BUILD/bin/zipmined" --run.dir "$TMP/run" --node.name wt --http.port 0 --workers world \
+    --world.port 0 --heartbeat.ms 200 > "$TMP/sup.log" 2>&1 &
+SUP=$!
+PIDS+=($SUP)
+for _ in $(seq 200); do
+    [ -s "$TMP/run/wt/http.port" ] && grep -q '"event":"world_listening"' "$TMP/sup.log" && break
+    sleep 0.05
+done
+SPORT=$(cat "$TMP/run/wt/http.port")
+WPORT=$(grep -o '"event":"world_listening"[^}]*"port":[0-9]*' "$TMP/sup.log" | grep -o '[0-9]*$')
+for _ in $(seq 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SPORT/readyz")" = 200 ] && break
+    sleep 0.05
+done
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SPORT/readyz")" = 200 ] \
+    || { echo "FAIL: node with world never ready"; tail -5 "$TMP/sup.log"; exit 1; }
+for _ in 1 2 3; do curl -s -o /dev/null "http://127.0.0.1:$WPORT/zipcode/77494/listings"; done
+curl -s -o /dev/null "http://127.0.0.1:$WPORT/zipcode/abc/listings"
+sleep 1.2    # a metrics tick (500 ms) and heartbeats (200 ms)
+curl -s "http://127.0.0.1:$SPORT/metrics" > "$TMP/metrics"
+promtool check metrics < "$TMP/metrics" > "$TMP/promtool" 2>&1 \
+    || { cat "$TMP/promtool"; echo "FAIL: promtool check metrics"; exit 1; }
+for pat in 'zipmine_http_requests_total{route="listings",code="200",worker="world",instance="0"} 3' \
+           'zipmine_http_requests_total{route="listings",code="400",worker="world",instance="0"} 1' \
+           'zipmine_http_request_seconds_total{route="listings",worker="world",instance="0"} '; do
+    grep -qF "$pat" "$TMP/metrics" || { echo "FAIL: /metrics lacks $pat"; grep zipmine_http "$TMP/metrics"; exit 1; }
+done
+kill -TERM $SUP
+rc=0; wait $SUP || rc=$?
+[ "$rc" = 0 ] || { echo "FAIL: zipmined exited $rc"; tail -5 "$TMP/sup.log"; exit 1; }
+grep -q '"event":"child_exit","worker":"world.0".*exit 0' "$TMP/sup.log" \
+    || { echo "FAIL: world did not exit 0 under the supervisor"; exit 1; }
+echo "ok: under zipmined: ready, request metrics in /metrics (promtool clean), clean stop"
 echo "test_world: PASS"
