@@ -75,7 +75,7 @@ s_abort_sink (void *arg, const void *data, size_t size)
 //  --------------------------------------------------------------------------
 //  A fake HTTP server for failure paths
 
-typedef enum { FAKE_CHUNKED, FAKE_503, FAKE_HANG } s_fake_mode_t;
+typedef enum { FAKE_CHUNKED, FAKE_503, FAKE_HANG, FAKE_CAPTURE } s_fake_mode_t;
 
 typedef struct {
     int fd;
@@ -83,6 +83,7 @@ typedef struct {
     s_fake_mode_t mode;
     atomic_int requests;
     atomic_bool stop;
+    char head [8192];                   //  CAPTURE: the last request head
     pthread_t thread;
 } s_fake_t;
 
@@ -121,7 +122,12 @@ s_fake_run (void *arg)
                 break;
         }
         atomic_fetch_add (&f->requests, 1);
-        if (f->mode == FAKE_CHUNKED) {
+        if (f->mode == FAKE_CAPTURE) {
+            memcpy (f->head, req, got + 1);
+            const char *r = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+            s_send_all (c, r, strlen (r));
+        }
+        else if (f->mode == FAKE_CHUNKED) {
             const char *h = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
                             "Connection: close\r\n\r\n";
             s_send_all (c, h, strlen (h));
@@ -181,6 +187,79 @@ s_fake_stop (s_fake_t *f)
     atomic_store (&f->stop, true);
     pthread_join (f->thread, NULL);
     close (f->fd);
+}
+
+static bool
+s_starts (const char *s, const char *prefix)
+{
+    return strncmp (s, prefix, strlen (prefix)) == 0;
+}
+
+//  What goes on the wire in each addressing mode (the local S3 server only speaks
+//  path-style; curl resolves *.localhost to the loopback itself).
+static void
+s_test_addressing (void)
+{
+    s_fake_t f;
+    s_fake_start (&f, FAKE_CAPTURE);
+    char endpoint [64], want [256];
+    snprintf (endpoint, sizeof endpoint, "http://localhost:%d", f.port);
+    s3_config_t c = {
+        .endpoint = endpoint, .region = "eu-west-3", .access_key = "AK", .secret_key = "SK",
+        .session_token = "TOKEN/1+", .path_style = false, .max_attempts = 1
+    };
+    s3_t *s3 = s3_new (&c);
+    CHECK (s3);
+    char *data;
+    size_t size;
+    CHECK_EQ_INT (s3_get_buffer (s3, "zm-b", "a b/c+d", 10, &data, &size), 0);
+    CHECK_EQ_STR (data, "ok");
+    free (data);
+    CHECK (s_starts (f.head, "GET /a%20b/c%2Bd HTTP/1.1\r\n"));
+    snprintf (want, sizeof want, "\r\nHost: zm-b.localhost:%d\r\n", f.port);
+    CHECK (strstr (f.head, want));
+    CHECK (strstr (f.head, "\r\nx-amz-security-token: TOKEN/1+\r\n"));
+    CHECK (strstr (f.head, "\r\nx-amz-content-sha256: " SIGV4_EMPTY_SHA256 "\r\n"));
+    CHECK (strstr (f.head, "\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AK/"));
+    CHECK (strstr (f.head, "/eu-west-3/s3/aws4_request,SignedHeaders=host;x-amz-content-sha256;"
+                           "x-amz-date;x-amz-security-token,Signature="));
+    char *url = s3_presign_get (s3, "zm-b", "a b", 60, 1764079200);
+    snprintf (want, sizeof want, "http://zm-b.localhost:%d/a%%20b?X-Amz-Algorithm=", f.port);
+    CHECK (url && strncmp (url, want, strlen (want)) == 0);
+    CHECK (strstr (url, "&X-Amz-Security-Token=TOKEN%2F1%2B&"));
+    free (url);
+    url = s3_post_url (s3, "zm-b");
+    snprintf (want, sizeof want, "http://zm-b.localhost:%d/", f.port);
+    CHECK_EQ_STR (url, want);
+    free (url);
+    //  A PUT carries the integrity headers and the real payload hash.
+    CHECK_EQ_INT (s3_put (s3, "zm-b", "k", "Welcome to Amazon S3.", 21, "text/plain"), 0);
+    CHECK (s_starts (f.head, "PUT /k HTTP/1.1\r\n"));
+    CHECK (strstr (f.head, "\r\nx-amz-content-sha256: "
+                           "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072\r\n"));
+    CHECK (strstr (f.head, "\r\nContent-MD5: "));
+    CHECK (strstr (f.head, "\r\nx-amz-checksum-sha256: RM591nyVng01JP+sF3Hfu6h9K2tLTpnkIDSouAP4sHI=\r\n"));
+    CHECK (strstr (f.head, "SignedHeaders=content-md5;content-type;host;x-amz-checksum-sha256;"
+                           "x-amz-content-sha256;x-amz-date;x-amz-security-token,"));
+    CHECK (!strstr (f.head, "Expect:"));
+    s3_destroy (&s3);
+
+    //  Path-style: bucket in the path, Host is the endpoint's.
+    c.path_style = true;
+    s3 = s3_new (&c);
+    CHECK_EQ_INT (s3_get_buffer (s3, "zm-b", "a b/c+d", 10, &data, &size), 0);
+    free (data);
+    CHECK (s_starts (f.head, "GET /zm-b/a%20b/c%2Bd HTTP/1.1\r\n"));
+    snprintf (want, sizeof want, "\r\nHost: localhost:%d\r\n", f.port);
+    CHECK (strstr (f.head, want));
+    s3_list_page_t page;
+    s3_list_query_t q = { .prefix = "p/", .delimiter = "/", .max_keys = 5 };
+    //  "ok" is not a listing: refused as malformed, after the request went out right.
+    CHECK_EQ_INT (s3_list (s3, "zm-b", &q, &page), RC_MALFORMED);
+    CHECK (strstr (s3_error (s3), "malformed ListObjectsV2 response"));
+    CHECK (s_starts (f.head, "GET /zm-b?delimiter=%2F&list-type=2&max-keys=5&prefix=p%2F HTTP/1.1"));
+    s3_destroy (&s3);
+    s_fake_stop (&f);
 }
 
 static void
@@ -713,6 +792,7 @@ main (void)
     s_test_auth (s3, prefix);
     s3_destroy (&s3);
     s_test_failure_paths ();
+    s_test_addressing ();
     curl_global_cleanup ();
     TEST_DONE ();
 }
