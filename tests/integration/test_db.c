@@ -662,7 +662,7 @@ s_test_reconnect (void)
     int64_t started = clock_mono_ms ();
     CHECK_EQ_INT (db_exec (db, "SELECT 1", 0, NULL, NULL), RC_RETRY);
     CHECK (strstr (db_error (db), "next attempt in"));
-    CHECK (clock_mono_ms () - started < 50);                              //  did not block
+    CHECK (clock_mono_ms () - started < 200);                             //  did not block
     db_destroy (&db);
 }
 

@@ -271,7 +271,7 @@ s_test_retries (void)
     CHECK_EQ_INT (http_response_status (resp), 200);
     int64_t gap = s_script.at [1] - s_script.at [0];
     printf ("Retry-After 1: requests %" PRId64 " ms apart\n", gap);
-    CHECK (gap >= 950 && gap < 1600);
+    CHECK (gap >= 950 && gap < 2500);
     CHECK (http_waited_ms (http) >= 990);
     http_response_destroy (&resp);
 
@@ -288,7 +288,7 @@ s_test_retries (void)
     CHECK_EQ_INT (http_get (http, url, NULL, &resp), 0);
     gap = s_script.at [1] - s_script.at [0];
     printf ("Retry-After date +2 s: requests %" PRId64 " ms apart\n", gap);
-    CHECK (gap >= 900 && gap < 2600);
+    CHECK (gap >= 900 && gap < 3500);
     http_response_destroy (&resp);
 
     //  a huge Retry-After is capped
@@ -302,7 +302,7 @@ s_test_retries (void)
     }, 2);
     CHECK_EQ_INT (http_get (capped, url, NULL, &resp), 0);
     gap = s_script.at [1] - s_script.at [0];
-    CHECK (gap >= 280 && gap < 1000);
+    CHECK (gap >= 280 && gap < 1500);
     http_response_destroy (&resp);
     http_destroy (&capped);
 
@@ -313,7 +313,7 @@ s_test_retries (void)
     s_play ((step_t []) { { .status = 503, .body = "x", .retry_after = "30" } }, 1);
     int64_t started = clock_mono_ms ();
     CHECK_EQ_INT (http_get (short_deadline, url, NULL, &resp), RC_RETRY);
-    CHECK (clock_mono_ms () - started < 500);
+    CHECK (clock_mono_ms () - started < 1000);     //  not 30 s
     CHECK (strstr (http_error (short_deadline), "deadline"));
     CHECK_EQ_INT (http_response_status (resp), 503);
     http_response_destroy (&resp);
@@ -376,7 +376,7 @@ s_test_timeout (void)
     CHECK_EQ_INT (http_get (http, url, NULL, &resp), RC_RETRY);
     int64_t took = clock_mono_ms () - started;
     printf ("timeout 300 ms fired after %" PRId64 " ms\n", took);
-    CHECK (took >= 280 && took < 1000);
+    CHECK (took >= 280 && took < 1300);           //  not 1.5 s
     CHECK (resp == NULL);
     CHECK (strstr (http_error (http), "imed out") || strstr (http_error (http), "imeout"));
     http_destroy (&http);
