@@ -557,11 +557,28 @@ metrics_series_v (metrics_family_t *family, const char *const *values, size_t nv
     if (!family)
         return NULL;
     assert (nvalues == family->nlabels);
-    char *clean [METRICS_LABELS_MAX] = { NULL };
-    for (size_t j = 0; j < nvalues; j++) {
+    //  Fast path (the common case): values that sanitizing would not change are compared as
+    //  they are, without copying.
+    bool plain = true;
+    for (size_t j = 0; j < nvalues && plain; j++) {
         assert (values [j]);
-        clean [j] = s_sanitize (values [j], METRICS_LABEL_VALUE_MAX);
+        const unsigned char *v = (const unsigned char *) values [j];
+        size_t len = 0;
+        for (; v [len] && plain; len++)
+            plain = v [len] >= 0x20 && v [len] < 0x7F;
+        plain = plain && len <= METRICS_LABEL_VALUE_MAX;
     }
+    if (plain)
+        for (size_t i = 0; i < family->nseries; i++) {
+            bool same = true;
+            for (size_t j = 0; j < nvalues && same; j++)
+                same = strcmp (family->series [i]->values [j], values [j]) == 0;
+            if (same)
+                return family->series [i];
+        }
+    char *clean [METRICS_LABELS_MAX] = { NULL };
+    for (size_t j = 0; j < nvalues; j++)
+        clean [j] = s_sanitize (values [j], METRICS_LABEL_VALUE_MAX);
     metrics_series_t *found = NULL;
     for (size_t i = 0; i < family->nseries && !found; i++) {
         bool same = true;
