@@ -524,8 +524,9 @@ s_test_deadlock (void)
     //  wait until the child blocks on row 1, then ask for row 2
     db_t *watch = s_connect (s_dsn, 30000);
     int waited = 0;
-    while (s_scalar_int (watch, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                         "'zipmine-test-deadlock' AND wait_event_type = 'Lock'", 0, NULL) == 0) {
+    while (s_scalar_int (watch, "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 "
+                         "AND application_name = 'zipmine-test-deadlock' "
+                         "AND wait_event_type = 'Lock'", DB_P (s_dbname)) == 0) {
         CHECK (waited++ < 500);
         usleep (10000);
     }
@@ -628,9 +629,9 @@ s_test_reconnect (void)
     CHECK_EQ_INT (db_copy_begin (db, "COPY t_tx (id, v) FROM STDIN", false), 0);
     const char *row [] = { "300", "300" };
     CHECK_EQ_INT (db_copy_row (db, 2, row, NULL), 0);
-    char *pid = s_scalar (admin, "SELECT pid FROM pg_stat_activity WHERE "
-                          "application_name = 'zipmine-test' AND query LIKE 'COPY t_tx%'",
-                          0, NULL);
+    char *pid = s_scalar (admin, "SELECT pid FROM pg_stat_activity WHERE datname = $1 "
+                          "AND application_name = 'zipmine-test' AND query LIKE 'COPY t_tx%'",
+                          DB_P (s_dbname));
     char *ok = s_scalar (admin, "SELECT pg_terminate_backend($1::int)", DB_P (pid));
     CHECK_EQ_STR (ok, "t");
     free (ok);
