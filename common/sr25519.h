@@ -39,7 +39,10 @@
         2. sig verifies over "<Bytes>" || msg || "</Bytes>", or
         3. msg itself starts with "<Bytes>" and ends with "</Bytes>" (length >= 15) and sig
            verifies over the bytes between them.
-      sr25519_verify_exact checks msg only.                                                  */
+      sr25519_verify_exact checks msg only.
+
+    Every function is reentrant and thread-safe: there is no shared state (libsodium's
+    sodium_init is called where needed and is itself thread-safe).                         */
 #ifndef ZM_SR25519_H
 #define ZM_SR25519_H
 
