@@ -186,6 +186,9 @@ codec_fail (proto_err_t *err, const char *format, ...)
     va_start (args, format);
     vsnprintf (err->reason, sizeof err->reason, format, args);
     va_end (args);
+    for (char *p = err->reason; *p; p++)
+        if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
+            *p = '?';
     err->offset = 0;
     return RC_MALFORMED;
 }

@@ -80,6 +80,8 @@ proto_control_encode (const proto_control_t *msg, msgpack_sbuffer *out, proto_er
 {
     if (msg->cmd < PROTO_CMD_STATUS || msg->cmd > PROTO_CMD_RELOAD)
         return codec_fail (err, "field 'cmd': unknown command %d", msg->cmd);
+    if (!memchr (msg->worker, '\0', sizeof msg->worker))
+        return codec_fail (err, "field 'worker': not NUL-terminated");
     bool has_worker = msg->worker [0] != '\0';
     if (has_worker && codec_check (err, "worker", msg->worker, proto_valid_name, S_NAME_RULE))
         return RC_MALFORMED;
@@ -187,6 +189,9 @@ enum { C_NAME, C_INDEX, C_PID, C_STATE, C_RESTARTS, C_LAST_EXIT, C_READY_SINCE, 
 static int
 s_check_child (const proto_child_status_t *c, size_t i, proto_err_t *err)
 {
+    if (!memchr (c->name, '\0', sizeof c->name)
+    ||  !memchr (c->last_exit, '\0', sizeof c->last_exit))
+        return codec_fail (err, "children[%zu]: name or last_exit not NUL-terminated", i);
     if (!proto_valid_name (c->name))
         return codec_fail (err, "children[%zu]: field 'name': expected " S_NAME_RULE, i);
     if (c->index > PROTO_CHILD_INDEX_MAX)
@@ -211,6 +216,8 @@ int
 proto_control_reply_encode (const proto_control_reply_t *msg, msgpack_sbuffer *out,
                             proto_err_t *err)
 {
+    if (!memchr (msg->message, '\0', sizeof msg->message))
+        return codec_fail (err, "field 'message': not NUL-terminated");
     if (codec_check_text (err, "message", msg->message, 0, PROTO_REASON_MAX))
         return RC_MALFORMED;
     if (msg->nchildren > PROTO_CHILDREN_MAX)

@@ -114,6 +114,8 @@ s_check_metric (const proto_metric_t *m, size_t i, proto_err_t *err)
 int
 proto_heartbeat_encode (const proto_heartbeat_t *msg, msgpack_sbuffer *out, proto_err_t *err)
 {
+    if (!memchr (msg->worker, '\0', sizeof msg->worker))
+        return codec_fail (err, "field 'worker': not NUL-terminated");
     if (codec_check (err, "worker", msg->worker, proto_valid_name,
                      "worker name [A-Za-z0-9_.-]{1,64}"))
         return RC_MALFORMED;

@@ -31,6 +31,16 @@ mpr_remaining (const mpr_t *self)
     return self->size - self->pos;
 }
 
+//  Reasons quote input bytes (keys, names); make them printable ASCII so a reason can go to
+//  a log line or a terminal as it is.
+static void
+s_sanitize (char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char) *s < 0x20 || (unsigned char) *s >= 0x7f)
+            *s = '?';
+}
+
 int
 mpr_fail (mpr_t *self, const char *format, ...)
 {
@@ -38,6 +48,7 @@ mpr_fail (mpr_t *self, const char *format, ...)
     va_start (args, format);
     vsnprintf (self->err->reason, sizeof self->err->reason, format, args);
     va_end (args);
+    s_sanitize (self->err->reason);
     self->err->offset = self->pos;
     return RC_MALFORMED;
 }
@@ -61,6 +72,7 @@ mpr_fail_prefix (mpr_t *self, const char *format, ...)
         for (const char *p = parts [k]; *p && used + 1 < cap; p++)
             out [used++] = *p;
     out [used] = '\0';
+    s_sanitize (out);
     return RC_MALFORMED;
 }
 

@@ -28,7 +28,8 @@
 
 #include "common/rc.h"
 
-//  Why a decode failed. `reason` is a NUL-terminated sentence such as
+//  Why a decode failed. `reason` is a NUL-terminated sentence of printable ASCII (input bytes
+//  it quotes are shown as '?' unless printable ASCII) such as
 //  "field 'zipcode': expected str of 5 digits"; `offset` is the byte offset in the input at
 //  which the problem was found. Fixed-size: filling it never allocates.
 #define PROTO_ERR_REASON_MAX 192

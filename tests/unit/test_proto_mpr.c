@@ -272,6 +272,17 @@ test_map_iteration (void)
         raw_destroy (&raw);
     }
 
+    //  reasons quoting input bytes stay printable ASCII
+    raw_init (&raw);
+    msgpack_pack_map (&raw.pk, 2);
+    raw_str (&raw, "\n\xc3\xa9\x7f"); msgpack_pack_nil (&raw.pk);
+    raw_str (&raw, "\n\xc3\xa9\x7f"); msgpack_pack_nil (&raw.pk);
+    s_reader (&r, &raw, &err);
+    CHECK_EQ_INT (mpr_map_begin (&m, &r, "body", keys, 3), 0);
+    CHECK_EQ_INT (mpr_map_next (&m, &idx), RC_MALFORMED);
+    CHECK_EQ_STR (err.reason, "body: duplicate key '?" "?" "?" "?'");
+    raw_destroy (&raw);
+
     //  non-str key, over-long key, too many pairs
     raw_init (&raw);
     msgpack_pack_map (&raw.pk, 1);
