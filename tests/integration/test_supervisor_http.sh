@@ -11,7 +11,7 @@ command -v promtool >/dev/null || fail "promtool not installed (Debian package p
 command -v curl >/dev/null || fail "curl not installed"
 sup_link fast late extra
 
-export ZM_TEST_MODE="normal,late=slowready:2500,extra=noready"
+export ZM_TEST_MODE="normal,late=slowready:6000,extra=noready"
 sup_start "${SUP_FAST[@]}" --ready.timeout.ms 20000 --workers fast:2,late,extra:optional
 URL="http://127.0.0.1:$SUP_PORT"
 code () { curl -s -o "$T/body" -w '%{http_code}' --max-time 3 "$@"; }
@@ -28,7 +28,7 @@ fi
 [ $rc = 1 ] && grep -q "already supervised" "$T/second" || fail "second zipmined: rc $rc $(cat "$T/second")"
 t0=$(now_ms)
 fast_ready () { [ "$(sup_state fast.0)" = READY ] && [ "$(sup_state fast.1)" = READY ]; }
-wait_until 5000 fast_ready || fail "fast not READY"
+wait_until 6000 fast_ready || fail "fast not READY"
 c=$(code "$URL/readyz")
 echo "/readyz while late.0 starts: $c $(cat "$T/body")"
 [ "$c" = 503 ] || fail "/readyz $c while late.0 is not READY"
@@ -39,7 +39,7 @@ assert d["ready"] is False
 names = [w["worker"] for w in d["not_ready"]]
 assert names == ["late.0"], names
 ' "$T/body" || fail "/readyz body should name late.0 only"
-wait_until 6000 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $URL/readyz)\" = 200 ]" \
+wait_until 12000 bash -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' $URL/readyz)\" = 200 ]" \
     || fail "/readyz never 200"
 echo "/readyz 200 after $(( $(now_ms) - t0 )) ms: $(curl -s $URL/readyz)"
 

@@ -10,10 +10,7 @@ sup_link alpha beta pool
 export ZM_TEST_MODE=normal
 sup_start "${SUP_FAST[@]}" --workers alpha,beta,pool:2
 
-all_ready () {
-    [ "$(sup_ctl status | awk 'NR > 2 && $3 == "READY"' | wc -l)" -eq "$1" ]
-}
-wait_until 10000 all_ready 4 || fail "4 children not READY"
+wait_until 10000 sup_ready_count_is 4 || fail "4 children not READY"
 sup_ctl status
 
 # 1. SIGKILL: back to READY (new pid) within 2 s.
@@ -64,12 +61,15 @@ wait_until 1000 bash -c "! kill -0 $old" || fail "stopped process $old still exi
 # 4. scale: grow to 4, then shrink to 1 (highest indexes stopped gracefully).
 p0=$(sup_pid pool.0)
 sup_ctl scale pool 4 || fail "scale pool 4 failed"
-wait_until 5000 all_ready 6 || fail "pool did not grow to 4"
+wait_until 5000 sup_ready_count_is 6 || fail "pool did not grow to 4"
 p2=$(sup_pid pool.2); p3=$(sup_pid pool.3); p1=$(sup_pid pool.1)
 echo "scaled pool 2 -> 4: pool.2 pid $p2, pool.3 pid $p3"
 sup_ctl scale pool 1 || fail "scale pool 1 failed"
-gone () { [ -z "$(sup_pid pool.1)$(sup_pid pool.2)$(sup_pid pool.3)" ]; }
+gone () {
+    for i in 1 2 3; do log_has "\"event\":\"child_removed\",\"worker\":\"pool.$i\"" || return 1; done
+}
 wait_until 5000 gone || fail "pool did not shrink to 1"
+[ -z "$(sup_pid pool.1)$(sup_pid pool.2)$(sup_pid pool.3)" ] || fail "status still lists retired instances"
 for p in $p1 $p2 $p3; do kill -0 "$p" 2>/dev/null && fail "retired pid $p alive"; done
 [ "$(sup_pid pool.0)" = "$p0" ] || fail "shrinking touched pool.0"
 for i in 3 2 1; do

@@ -79,12 +79,20 @@ sup_state ()     { sup_field "$1" 3; }
 sup_restarts ()  { sup_field "$1" 4; }
 sup_last_exit () { sup_field "$1" 6; }
 
-# True when child $1 is READY with a pid other than $2.
+# True when child $1's last transition (in the log) went to READY with a pid other than $2.
+# Reads the log rather than running zipminectl, so polling it is cheap.
 sup_ready_new_pid () {
-    local line
-    line=$(sup_ctl status 2>/dev/null | awk -v id="$1" '$1 == id { print $2, $3 }')
-    set -- "$1" "$2" $line
-    [ "${4:-}" = READY ] && [ "${3:-}" != "$2" ] && [ "${3:-}" != "-" ]
+    local last pid
+    last=$(grep "\"event\":\"child_state\",\"worker\":\"$1\"" "$T/log" | tail -1)
+    case "$last" in *'"to":"READY"'*) ;; *) return 1 ;; esac
+    pid=$(echo "$last" | grep -o '"pid":[0-9]*' | tail -1 | cut -d: -f2)
+    [ -n "$pid" ] && [ "$pid" != 0 ] && [ "$pid" != "$2" ]
+}
+
+# True when exactly $1 children are READY (from /metrics: cheap to poll).
+sup_ready_count_is () {
+    curl -s --max-time 2 "http://127.0.0.1:$SUP_PORT/metrics" \
+        | grep -qx "zipmine_supervisor_children{state=\"ready\"} $1"
 }
 
 # All worker pids currently running under zipmined (children of SUP_PID).
