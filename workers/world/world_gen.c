@@ -161,8 +161,10 @@ world_gen_property (uint64_t seed, const catalog_entry_t *entry, int i, world_pr
     time_t when = (time_t) (WORLD_GEN_REFERENCE_DAY - age) * 86400;
     struct tm tm;
     gmtime_r (&when, &tm);
-    snprintf (out->listing_date, sizeof out->listing_date, "%04d-%02d-%02d",
-              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    //  The modulos only tell the compiler the widths (the date is always 2026).
+    snprintf (out->listing_date, sizeof out->listing_date, "%04u-%02u-%02u",
+              (unsigned) (tm.tm_year + 1900) % 10000u, (unsigned) (tm.tm_mon + 1) % 100u,
+              (unsigned) tm.tm_mday % 100u);
 
     int s = (int) (r [10] % 100);
     out->listing_status = s < 70 ? "FOR_SALE" : s < 85 ? "PENDING" : s < 95 ? "CONTINGENT"

@@ -157,8 +157,9 @@ s_listings (httpd_req_t *req, void *arg)
     int64_t first = (page - 1) * page_size;
     int64_t last = first + page_size < total ? first + page_size : total;
     int64_t count = last > first ? last - first : 0;
-    //  Rendered straight into one buffer, sized for the worst case of this page.
-    size_t cap = 256 + (size_t) count * (WORLD_GEN_JSON_MAX + 1);
+    //  Rendered into one buffer grown as needed (a listing is ~400 bytes; a fixed worst-case
+    //  size would mean a multi-megabyte allocation per large page).
+    size_t cap = 256 + (size_t) count * 512;
     char *out = malloc (cap);
     assert (out);
     size_t n = (size_t) snprintf (out, cap, "{\"zipcode\":\"%s\",\"page\":%lld,"
@@ -168,6 +169,11 @@ s_listings (httpd_req_t *req, void *arg)
         world_property_t p;
         int rc = world_gen_property (self->opts.seed, entry, (int) i, &p);
         assert (rc == 0);
+        if (cap - n < WORLD_GEN_JSON_MAX + 4) {
+            cap = cap * 2 + WORLD_GEN_JSON_MAX;
+            out = realloc (out, cap);
+            assert (out);
+        }
         if (i > first)
             out [n++] = ',';
         int w = world_gen_property_render (&p, url, out + n, cap - n);
