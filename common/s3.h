@@ -75,6 +75,7 @@ int s3_put (s3_t *self, const char *bucket, const char *key, const void *data, s
 typedef int (s3_sink_fn) (void *arg, const void *data, size_t size);
 
 //  Streams an object into sink; at most max_bytes (else RC_MALFORMED "exceeds size cap").
+//  On any failure the sink may already hold a prefix of the object: discard it.
 int s3_get (s3_t *self, const char *bucket, const char *key, int64_t max_bytes,
             s3_sink_fn *sink, void *arg);
 
