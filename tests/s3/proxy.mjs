@@ -8,7 +8,7 @@
 //
 //   - header-signed requests (Authorization: AWS4-HMAC-SHA256 ...), with
 //     x-amz-date skew <= 15 min and the x-amz-content-sha256 payload hash
-//     verified when it is a hex digest (the body is buffered, bounded),
+//     verified when it is a hex digest,
 //     STREAMING-AWS4-HMAC-SHA256-PAYLOAD (aws-chunked) decoded and every
 //     chunk signature verified;
 //   - presigned URLs (X-Amz-Algorithm/Credential/Date/Expires/SignedHeaders/
@@ -22,8 +22,11 @@
 // Signature V2 is refused.  Path-style addressing only.
 //
 // s3rver listens on a Unix socket in the state directory, so the only TCP
-// door is this front.  Requests that pass are forwarded unchanged (bytes of
-// responses, including ListObjects LastModified, pass through untouched).
+// door is this front.  Request bodies are read completely (bounded per
+// request and in total) before anything reaches s3rver, which would store a
+// truncated object if a client went away mid-upload.  Requests that pass are
+// forwarded with their headers; responses (including ListObjects
+// LastModified) pass through byte for byte.
 //
 // Usage: node proxy.mjs --dir DIR [--port N] [--host 127.0.0.1] [--port-file F]
 // Env:   ZM_S3_KEYS       "ak:secret[,ak:secret...]" (default zipmine:zipmine-secret-key)
