@@ -45,6 +45,10 @@ struct _coord_t {
     ratelimit_t *rate_grant;
     int64_t fixed_now;
     int64_t last_prune;
+    //  The current epoch's document, so the hot path (assignments) costs no extra query
+    char cached_id [EPOCH_ID_LEN + 1];
+    char *cached_doc;
+    int64_t cached_end;
     //  Plain counts, mirrored into the registry by coord_metrics_flush: handlers may run
     //  on transport threads, which must never touch a metrics registry.
     uint64_t n_auth_fail [S_REASONS];
@@ -112,6 +116,7 @@ coord_destroy (coord_t **self_p)
         ratelimit_destroy (&self->rate_assign);
         ratelimit_destroy (&self->rate_status);
         ratelimit_destroy (&self->rate_grant);
+        free (self->cached_doc);
         free (self);
         *self_p = NULL;
     }
@@ -329,19 +334,32 @@ s_create_epoch (coord_t *self, const epoch_slot_t *slot)
     return rc;
 }
 
+static int s_load_epoch (coord_t *self, const char *id, char **doc_p, int64_t *end_p);
+
 int
 coord_ensure_epoch (coord_t *self, char *id_out)
 {
     epoch_slot_t slot;
     epoch_slot_at (s_now (self), self->cfg->coord_epoch_s, &slot);
-    db_result_t *res = NULL;
-    int rc = db_exec (self->db, "SELECT 1 FROM coord_epochs WHERE id = $1", DB_P (slot.id), &res);
-    if (rc != 0)
-        return rc;
-    bool exists = db_result_rows (res) == 1;
-    db_result_destroy (&res);
-    if (!exists && (rc = s_create_epoch (self, &slot)) != 0)
-        return rc;
+    if (strcmp (slot.id, self->cached_id) != 0) {
+        db_result_t *res = NULL;
+        int rc = db_exec (self->db, "SELECT 1 FROM coord_epochs WHERE id = $1", DB_P (slot.id), &res);
+        if (rc != 0)
+            return rc;
+        bool exists = db_result_rows (res) == 1;
+        db_result_destroy (&res);
+        if (!exists && (rc = s_create_epoch (self, &slot)) != 0)
+            return rc;
+        char *doc = NULL;
+        int64_t end = 0;
+        rc = s_load_epoch (self, slot.id, &doc, &end);
+        if (rc != 0)
+            return rc == 1 ? RC_ERR : rc;
+        free (self->cached_doc);
+        self->cached_doc = doc;
+        self->cached_end = end;
+        memcpy (self->cached_id, slot.id, sizeof slot.id);
+    }
     if (id_out)
         memcpy (id_out, slot.id, sizeof slot.id);
     return 0;
@@ -531,14 +549,13 @@ s_get_current (coord_t *self, const coord_request_t *request, coord_response_t *
     //  both roles read assignments: check the signature with the caller's own role
     if (s_auth_finish (self, &auth, commitment, auth.entry->role, self->rate_assign, response) != 0)
         return;
-    char id [EPOCH_ID_LEN + 1];
-    char *doc = NULL;
-    if (coord_ensure_epoch (self, id) != 0 || s_load_epoch (self, id, &doc, NULL) != 0) {
+    if (coord_ensure_epoch (self, NULL) != 0) {
         s_db_down (self, response);
         return;
     }
     response->status = 200;
-    response->body = doc;
+    if (!(response->body = strdup (self->cached_doc)))
+        abort ();
 }
 
 static void
@@ -839,10 +856,10 @@ s_post_folder_access (coord_t *self, const coord_request_t *request, coord_respo
             if (s_auth_finish (self, &auth, commitment, REGISTRY_MINER, self->rate_grant,
                                response) == 0) {
                 char id [EPOCH_ID_LEN + 1];
-                int64_t end_s = 0;
-                if (coord_ensure_epoch (self, id) != 0 || s_load_epoch (self, id, NULL, &end_s) != 0)
+                if (coord_ensure_epoch (self, id) != 0)
                     s_db_down (self, response);
                 else {
+                    int64_t end_s = self->cached_end;
                     char prefix [160];
                     snprintf (prefix, sizeof prefix, "data/hotkey=%s/epoch=%s/", auth.hotkey, id);
                     s_grant (self, id, auth.hotkey, REGISTRY_MINER, prefix, end_s, response);

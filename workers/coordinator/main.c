@@ -150,6 +150,10 @@ main (int argc, char **argv)
     opts.bind = cfg->coord_bind;
     opts.port = (int) cfg->coord_port;
     opts.max_body = (size_t) cfg->coord_body_max;
+    //  Validators and miners behind one NAT share an address: allow a few hundred
+    //  connections per address, bounded overall.
+    opts.max_connections = 1024;
+    opts.max_per_ip = 256;
     app.httpd = httpd_new (&opts);
     if (!app.coord || !app.httpd
     ||  s_route (&app, "GET", "/api/v1/zipcode-assignments/current", "assignments_current")
