@@ -94,8 +94,8 @@ static void
 s_healthz (httpd_req_t *req, void *arg)
 {
     world_server_t *self = arg;
-    json_t *doc = json_pack ("{s:s, s:I, s:I, s:I}", "status", "ok",
-                             "seed", (json_int_t) self->opts.seed,
+    //  The seed is not advertised: scrapers are meant to scrape (it is in the startup log).
+    json_t *doc = json_pack ("{s:s, s:I, s:I}", "status", "ok",
                              "zipcodes", (json_int_t) catalog_size (self->catalog),
                              "properties", (json_int_t) self->total_properties);
     assert (doc);
