@@ -188,7 +188,7 @@ s_set_state (sup_t *self, s_child_t *c, s_state_t to, const char *reason)
     }
     log_write (to == S_FAILED ? LOGL_ERROR : LOGL_INFO, "child_state",
                (const log_field_t []) {
-                   LS ("worker", c->id), LI ("pid", c->pid),
+                   LS ("worker", c->id), LI ("child_pid", c->pid),
                    LS ("from", s_state_names [from]), LS ("to", s_state_names [to]),
                    LS ("reason", reason) }, 5);
 }
@@ -458,7 +458,7 @@ s_spawn (sup_t *self, s_child_t *c, const char *reason)
     c->started_at = clock_mono_ms ();
     c->deadline = c->started_at + self->config->ready_timeout_ms;
     s_child_forget_hb (c);
-    log_info ("child_spawn", LS ("worker", c->id), LI ("pid", pid), LS ("path", path),
+    log_info ("child_spawn", LS ("worker", c->id), LI ("child_pid", pid), LS ("path", path),
               LI ("restarts", c->restarts), LI ("fork_ms", c->started_at - fork_at));
     s_set_state (self, c, S_STARTING, reason);
 }
@@ -516,7 +516,7 @@ s_child_stop (sup_t *self, s_child_t *c, const char *reason, s_then_t then)
                 close (c->ready_fd);
                 c->ready_fd = -1;
             }
-            log_info ("child_sigterm", LS ("worker", c->id), LI ("pid", c->pid));
+            log_info ("child_sigterm", LS ("worker", c->id), LI ("child_pid", c->pid));
             s_set_state (self, c, S_STOPPING, reason);
             break;
         case S_STOPPING:
@@ -572,7 +572,7 @@ s_child_exited (sup_t *self, s_child_t *c, int status)
     s_exit_text (status, c->last_exit, sizeof c->last_exit);
     log_write (c->state == S_STOPPING ? LOGL_INFO : LOGL_WARN, "child_exit",
                (const log_field_t []) {
-                   LS ("worker", c->id), LI ("pid", c->pid), LS ("exit", c->last_exit),
+                   LS ("worker", c->id), LI ("child_pid", c->pid), LS ("exit", c->last_exit),
                    LI ("ran_ms", clock_mono_ms () - c->started_at),
                    LS ("state", s_state_names [c->state]) }, 5);
     c->pid = 0;
@@ -624,7 +624,7 @@ s_reap (sup_t *self)
         if (c)
             s_child_exited (self, c, status);
         else
-            log_warn ("reaped_unknown", LI ("pid", pid));
+            log_warn ("reaped_unknown", LI ("child_pid", pid));
     }
 }
 
@@ -641,7 +641,7 @@ s_on_ready_fd (sup_t *self, s_child_t *c)
             close (c->ready_fd);
             c->ready_fd = -1;
             int64_t now = clock_mono_ms ();
-            log_info ("child_ready", LS ("worker", c->id), LI ("pid", c->pid),
+            log_info ("child_ready", LS ("worker", c->id), LI ("child_pid", c->pid),
                       LI ("ms", now - c->started_at));
             s_set_state (self, c, S_READY, "readiness fd");
             c->ready_at = now;
@@ -651,7 +651,7 @@ s_on_ready_fd (sup_t *self, s_child_t *c)
     }
     if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
         //  Closed without "\n": not ready. The ready timeout or its exit decides.
-        log_warn ("child_ready_fd_closed", LS ("worker", c->id), LI ("pid", c->pid));
+        log_warn ("child_ready_fd_closed", LS ("worker", c->id), LI ("child_pid", c->pid));
         close (c->ready_fd);
         c->ready_fd = -1;
     }
@@ -668,7 +668,7 @@ s_tick (sup_t *self, int64_t now)
         switch (c->state) {
             case S_STARTING:
                 if (now >= c->deadline) {
-                    log_warn ("child_ready_timeout", LS ("worker", c->id), LI ("pid", c->pid),
+                    log_warn ("child_ready_timeout", LS ("worker", c->id), LI ("child_pid", c->pid),
                               LI ("timeout_ms", cfg->ready_timeout_ms));
                     s_child_kill (self, c, "ready timeout", THEN_BACKOFF);
                 }
@@ -676,7 +676,7 @@ s_tick (sup_t *self, int64_t now)
             case S_READY: {
                 int64_t last = c->hb_at > c->ready_at ? c->hb_at : c->ready_at;
                 if (now - last >= silence_max) {
-                    log_warn ("child_heartbeat_lost", LS ("worker", c->id), LI ("pid", c->pid),
+                    log_warn ("child_heartbeat_lost", LS ("worker", c->id), LI ("child_pid", c->pid),
                               LI ("silent_ms", now - last), LI ("limit_ms", silence_max));
                     s_child_kill (self, c, "heartbeat lost", THEN_BACKOFF);
                 }
@@ -690,7 +690,7 @@ s_tick (sup_t *self, int64_t now)
             }
             case S_STOPPING:
                 if (!c->killed && now >= c->deadline) {
-                    log_warn ("child_stop_timeout", LS ("worker", c->id), LI ("pid", c->pid),
+                    log_warn ("child_stop_timeout", LS ("worker", c->id), LI ("child_pid", c->pid),
                               LI ("budget_ms", cfg->shutdown_budget_ms));
                     s_child_kill (self, c, "shutdown budget exceeded", c->then);
                 }
@@ -708,7 +708,7 @@ s_tick (sup_t *self, int64_t now)
         for (size_t i = 0; i < self->nchildren; i++)
             if (self->children [i]->pid > 0) {
                 log_error ("child_unreaped", LS ("worker", self->children [i]->id),
-                           LI ("pid", self->children [i]->pid));
+                           LI ("child_pid", self->children [i]->pid));
                 kill (self->children [i]->pid, SIGKILL);
             }
         self->stop_deadline = now;
@@ -755,9 +755,12 @@ s_recv_parts (void *sock, zmq_msg_t *msgs, int max)
         zmq_msg_t *m = n < max ? &msgs [n] : &tmp;
         zmq_msg_init (m);
         if (zmq_msg_recv (m, sock, ZMQ_DONTWAIT) < 0) {
+            //  Nothing waiting (n == 0), or, should libzmq ever fail between the parts of
+            //  one message, drop what was read.
             zmq_msg_close (m);
-            assert (n == 0);
-            return 0;
+            for (int i = 0; i < n; i++)
+                zmq_msg_close (&msgs [i]);
+            return n == 0 ? 0 : -1;
         }
         bool more = zmq_msg_more (m);
         if (n < max)
@@ -804,7 +807,7 @@ s_on_heartbeats (sup_t *self)
         else
         if (hb.pid != c->pid || (int) hb.index != c->index || strcmp (hb.worker, c->name) != 0) {
             //  A late beat from the previous process of this child, or a confused peer.
-            log_debug ("heartbeat_stale", LS ("worker", c->id), LI ("pid", hb.pid),
+            log_debug ("heartbeat_stale", LS ("worker", c->id), LI ("child_pid", hb.pid),
                        LI ("expected_pid", c->pid));
             proto_heartbeat_free (&hb);
         }
@@ -897,7 +900,7 @@ s_cmd_restart (sup_t *self, const char *target, proto_control_reply_t *reply)
             continue;
         hits++;
         backoff_reset (&c->backoff);
-        log_info ("child_restart_requested", LS ("worker", c->id), LI ("pid", c->pid));
+        log_info ("child_restart_requested", LS ("worker", c->id), LI ("child_pid", c->pid));
         s_child_stop (self, c, "operator restart", THEN_START);
         //  s_child_stop never removes with THEN_START, so index i is still c.
     }

@@ -18,7 +18,7 @@ grep -E '^perm\.0 +- +FAILED +0 .*exit 100 \(config\)' "$T/status" >/dev/null \
     || fail "status does not show perm.0 FAILED with 'exit 100 (config)'"
 
 # never.0: killed at its ready timeout, then restarted.
-first_pid=$(grep -o '"event":"child_spawn","worker":"never.0","pid":[0-9]*' "$T/log" | head -1 | grep -o '[0-9]*$')
+first_pid=$(grep -o '"event":"child_spawn","worker":"never.0","child_pid":[0-9]*' "$T/log" | head -1 | grep -o '[0-9]*$')
 [ -n "$first_pid" ] || fail "never.0 was not spawned"
 wait_until 8000 log_has '"event":"child_ready_timeout","worker":"never.0"' || fail "no ready timeout for never.0"
 spawn_ts=$(grep '"event":"child_spawn","worker":"never.0"' "$T/log" | head -1 | grep -o '"ts":"[^"]*"' | cut -d'"' -f4)
@@ -27,7 +27,7 @@ ms=$(( $(date -d "$kill_ts" +%s%3N) - $(date -d "$spawn_ts" +%s%3N) ))
 echo "never-ready worker killed ${ms} ms after spawn (ready.timeout.ms 4000)"
 [ "$ms" -ge 3950 ] && [ "$ms" -le 5500 ] || fail "ready timeout fired after $ms ms"
 wait_until 2000 bash -c "! kill -0 $first_pid" || fail "never.0 pid $first_pid survived its ready timeout"
-grep -q "\"worker\":\"never.0\",\"pid\":$first_pid,\"exit\":\"signal 9\"" "$T/log" || fail "never.0 not SIGKILLed"
+grep -q "\"worker\":\"never.0\",\"child_pid\":$first_pid,\"exit\":\"signal 9\"" "$T/log" || fail "never.0 not SIGKILLed"
 wait_until 3000 bash -c "grep -c '\"event\":\"child_spawn\",\"worker\":\"never.0\"' '$T/log' | grep -qv '^1\$'" \
     || fail "never.0 not restarted after its ready timeout"
 
@@ -64,7 +64,7 @@ log_has '"event":"node_restart_intensity"' || fail "no node_restart_intensity ev
 order=$(grep -o '"event":"child_sigterm","worker":"[a-z]*\.0"' "$T/log" | grep -o '[a-z]*\.0' | tr '\n' ' ')
 [ "$order" = "second.0 first.0 " ] || fail "stop order '$order', want reverse start order"
 for w in first.0 second.0; do
-    grep -q "\"event\":\"child_exit\",\"worker\":\"$w\",\"pid\":[0-9]*,\"exit\":\"exit 0 (clean)\"" "$T/log" \
+    grep -q "\"event\":\"child_exit\",\"worker\":\"$w\",\"child_pid\":[0-9]*,\"exit\":\"exit 0 (clean)\"" "$T/log" \
         || fail "$w did not drain cleanly"
 done
 # D. configuration: bad lists and missing executables exit 100 before anything starts; with

@@ -21,9 +21,9 @@ wait_until 4000 sup_ready_new_pid alpha.0 "$old" || fail "alpha.0 not READY afte
 new=$(sup_pid alpha.0)
 # From the kill to the supervisor's child_ready event of the new pid (log time stamps, so
 # the polling of this script is not counted).
-t_exit=$(log_ts "\"event\":\"child_exit\",\"worker\":\"alpha.0\",\"pid\":$old")
-t_spawn=$(log_ts "\"event\":\"child_spawn\",\"worker\":\"alpha.0\",\"pid\":$new")
-t_ready=$(log_ts "\"event\":\"child_ready\",\"worker\":\"alpha.0\",\"pid\":$new")
+t_exit=$(log_ts "\"event\":\"child_exit\",\"worker\":\"alpha.0\",\"child_pid\":$old")
+t_spawn=$(log_ts "\"event\":\"child_spawn\",\"worker\":\"alpha.0\",\"child_pid\":$new")
+t_ready=$(log_ts "\"event\":\"child_ready\",\"worker\":\"alpha.0\",\"child_pid\":$new")
 dt=$(( t_ready - t0 ))
 echo "restart latency after SIGKILL: ${dt} ms to READY (reaped +$(( t_exit - t0 )) ms," \
      "spawned +$(( t_spawn - t0 )) ms; limit 2000 ms)"
@@ -52,7 +52,7 @@ old=$(sup_pid pool.0)
 t0=$(now_ms)
 kill -STOP "$old"
 wait_until 3000 sup_ready_new_pid pool.0 "$old" || fail "SIGSTOPped pool.0 not replaced"
-t_lost=$(log_ts "\"event\":\"child_heartbeat_lost\",\"worker\":\"pool.0\",\"pid\":$old")
+t_lost=$(log_ts "\"event\":\"child_heartbeat_lost\",\"worker\":\"pool.0\",\"child_pid\":$old")
 echo "SIGSTOPped worker: heartbeat loss detected +$(( t_lost - t0 )) ms (limit 3 x 200 ms)," \
      "replacement READY after $(( $(now_ms) - t0 )) ms"
 log_has '"event":"child_heartbeat_lost","worker":"pool.0"' || fail "no child_heartbeat_lost event"
@@ -73,7 +73,7 @@ wait_until 5000 gone || fail "pool did not shrink to 1"
 for p in $p1 $p2 $p3; do kill -0 "$p" 2>/dev/null && fail "retired pid $p alive"; done
 [ "$(sup_pid pool.0)" = "$p0" ] || fail "shrinking touched pool.0"
 for i in 3 2 1; do
-    log_has "\"event\":\"child_exit\",\"worker\":\"pool.$i\",\"pid\":[0-9]*,\"exit\":\"exit 0 (clean)\"" \
+    log_has "\"event\":\"child_exit\",\"worker\":\"pool.$i\",\"child_pid\":[0-9]*,\"exit\":\"exit 0 (clean)\"" \
         || fail "pool.$i did not drain to exit 0"
 done
 # highest index first

@@ -23,8 +23,8 @@ echo "node down ${dt} ms after SIGTERM (budget 3000 ms, limit 25000 ms), exit $r
 [ $rc = 0 ] || fail "exit $rc after SIGTERM"
 for p in $pids; do kill -0 "$p" 2>/dev/null && fail "worker pid $p outlived the node"; done
 log_has '"event":"child_stop_timeout","worker":"stubborn.0"' || fail "stubborn.0 not SIGKILLed at its budget"
-grep -q '"worker":"stubborn.0","pid":[0-9]*,"exit":"signal 9"' "$T/log" || fail "stubborn.0 did not die by SIGKILL"
-grep -q '"worker":"slow.0","pid":[0-9]*,"exit":"exit 0 (clean)"' "$T/log" || fail "slow.0 did not drain"
+grep -q '"worker":"stubborn.0","child_pid":[0-9]*,"exit":"signal 9"' "$T/log" || fail "stubborn.0 did not die by SIGKILL"
+grep -q '"worker":"slow.0","child_pid":[0-9]*,"exit":"exit 0 (clean)"' "$T/log" || fail "slow.0 did not drain"
 [ "$dt" -ge 2900 ] || fail "node went down before the stubborn worker's budget ($dt ms)"
 order=$(grep -o '"event":"child_sigterm","worker":"[a-z]*\.[0-9]"' "$T/log" | grep -o '[a-z]*\.[0-9]' | tr '\n' ' ')
 [ "$order" = "slow.0 stubborn.0 b.0 a.2 a.1 a.0 " ] || fail "SIGTERM order '$order'"

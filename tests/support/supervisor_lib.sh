@@ -85,7 +85,7 @@ sup_ready_new_pid () {
     local last pid
     last=$(grep "\"event\":\"child_state\",\"worker\":\"$1\"" "$T/log" | tail -1)
     case "$last" in *'"to":"READY"'*) ;; *) return 1 ;; esac
-    pid=$(echo "$last" | grep -o '"pid":[0-9]*' | tail -1 | cut -d: -f2)
+    pid=$(echo "$last" | grep -o '"child_pid":[0-9]*' | cut -d: -f2)
     [ -n "$pid" ] && [ "$pid" != 0 ] && [ "$pid" != "$2" ]
 }
 
