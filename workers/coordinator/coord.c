@@ -626,6 +626,25 @@ s_ts_field (const json_t *body, char *buf)
     return json_string_value (v);
 }
 
+//  Parses a POST body and checks its credentials up to the signature (s_auth_begin).
+//  Returns the body (caller decrefs; auth points into it), or NULL with the response filled.
+static json_t *
+s_post_begin (coord_t *self, const coord_request_t *request, s_auth_t *auth,
+              coord_response_t *response)
+{
+    json_t *body = s_body (self, request, response);
+    if (!body)
+        return NULL;
+    char tsbuf [24];
+    if (s_auth_begin (self, json_string_value (json_object_get (body, "hotkey")),
+                      json_string_value (json_object_get (body, "signature")),
+                      s_ts_field (body, tsbuf), auth, response) != 0) {
+        json_decref (body);
+        return NULL;
+    }
+    return body;
+}
+
 static bool
 s_zip_valid (const char *z)
 {
@@ -640,17 +659,12 @@ s_zip_valid (const char *z)
 static void
 s_post_status (coord_t *self, const coord_request_t *request, coord_response_t *response)
 {
-    json_t *body = s_body (self, request, response);
+    s_auth_t auth;
+    json_t *body = s_post_begin (self, request, &auth, response);
     if (!body)
         return;
-    char tsbuf [24];
-    s_auth_t auth;
     const char *epoch_id = json_string_value (json_object_get (body, "epochId"));
     const char *status = json_string_value (json_object_get (body, "status"));
-    if (s_auth_begin (self, json_string_value (json_object_get (body, "hotkey")),
-                      json_string_value (json_object_get (body, "signature")),
-                      s_ts_field (body, tsbuf), &auth, response) != 0)
-        goto done;
     int64_t start;
     if (!epoch_id || epoch_id_parse (epoch_id, &start) != 0) {
         s_error (response, 400, "epochId must be YYYY-MM-DDTHH-MM-SS");
@@ -837,14 +851,9 @@ s_grant (coord_t *self, const char *epoch_id, const char *hotkey, registry_role_
 static void
 s_post_folder_access (coord_t *self, const coord_request_t *request, coord_response_t *response)
 {
-    json_t *body = s_body (self, request, response);
-    if (!body)
-        return;
-    char tsbuf [24];
     s_auth_t auth;
-    if (s_auth_begin (self, json_string_value (json_object_get (body, "hotkey")),
-                      json_string_value (json_object_get (body, "signature")),
-                      s_ts_field (body, tsbuf), &auth, response) == 0) {
+    json_t *body = s_post_begin (self, request, &auth, response);
+    if (body) {
         const char *coldkey = json_string_value (json_object_get (body, "coldkey"));
         if (coldkey && *auth.entry->coldkey && strcmp (coldkey, auth.entry->coldkey) != 0)
             s_auth_fail (self, response, 403, "coldkey does not own this hotkey", "coldkey",
@@ -874,14 +883,9 @@ static void
 s_post_validator_upload (coord_t *self, const coord_request_t *request,
                          coord_response_t *response)
 {
-    json_t *body = s_body (self, request, response);
-    if (!body)
-        return;
-    char tsbuf [24];
     s_auth_t auth;
-    if (s_auth_begin (self, json_string_value (json_object_get (body, "hotkey")),
-                      json_string_value (json_object_get (body, "signature")),
-                      s_ts_field (body, tsbuf), &auth, response) == 0) {
+    json_t *body = s_post_begin (self, request, &auth, response);
+    if (body) {
         char commitment [64];
         snprintf (commitment, sizeof commitment, "s3:validator:upload:%lld", (long long) auth.ts);
         if (s_auth_finish (self, &auth, commitment, REGISTRY_VALIDATOR, self->rate_grant,
