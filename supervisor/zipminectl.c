@@ -234,8 +234,8 @@ main (int argc, char **argv)
         goto done;
     }
     if (zmq_send (sock, out.data, out.size, 0) < 0) {
-        fprintf (stderr, "zipminectl: node '%s' not reachable at %s: %s\n", node, endpoint,
-                 zmq_strerror (zmq_errno ()));
+        fprintf (stderr, "zipminectl: node '%s' not reachable at %s within %ld ms "
+                 "(is zipmined running?)\n", node, endpoint, timeout_ms);
         goto done;
     }
     int64_t deadline = clock_mono_ms () + timeout_ms;

@@ -42,4 +42,11 @@ wait "$SUP_PID" 2>/dev/null
 alive () { for p in $pids; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
 wait_until 5000 bash -c "$(declare -f alive); pids='$pids'; ! alive" || fail "workers survived their supervisor: $pids"
 echo "all workers gone $(( $(now_ms) - t0 )) ms after SIGKILL of zipmined"
+# The dead node left its control socket file behind: zipminectl must give up in time.
+[ -S "$T/run/tn/ctl.ipc" ] || fail "expected a stale ctl.ipc after SIGKILL"
+t0=$(now_ms)
+"$BIN/zipminectl" --run.dir "$T/run" --node.name tn --timeout 500 status 2>"$T/err"; rc=$?
+echo "zipminectl against a dead node: exit $rc after $(( $(now_ms) - t0 )) ms: $(cat "$T/err")"
+[ $rc = 1 ] && grep -q "is zipmined running" "$T/err" || fail "zipminectl on a dead node"
+
 echo "PASS test_supervisor_shutdown"
