@@ -154,6 +154,19 @@ proto_valid_utf8 (const char *s, size_t len)
     const uint8_t *p = (const uint8_t *) s;
     size_t i = 0;
     while (i < len) {
+        //  Fast path for the common case, 8 bytes of ASCII at a time: no byte with the high
+        //  bit set, and no zero byte (the classic "has a zero byte" test).
+        while (len - i >= 8) {
+            uint64_t w;
+            memcpy (&w, p + i, sizeof w);
+            if (w & 0x8080808080808080ull)
+                break;
+            if ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull)
+                return false;
+            i += 8;
+        }
+        if (i >= len)
+            break;
         uint8_t c = p [i];
         if (c < 0x80) {
             if (c == 0)

@@ -414,6 +414,23 @@ test_validators (void)
     CHECK (!proto_valid_utf8 ("\xe2\x82", 2));               //  truncated
     CHECK (!proto_valid_utf8 ("\x80", 1));                   //  lone continuation
     CHECK (!proto_valid_utf8 ("\xff", 1));
+    //  the 8-bytes-at-a-time ASCII path: a bad or multibyte byte at every position
+    for (size_t at = 0; at < 30; at++) {
+        char buf [32];
+        memset (buf, 'a', sizeof buf);
+        CHECK (proto_valid_utf8 (buf, sizeof buf));
+        buf [at] = '\0';
+        CHECK (!proto_valid_utf8 (buf, sizeof buf));
+        buf [at] = (char) 0xff;
+        CHECK (!proto_valid_utf8 (buf, sizeof buf));
+        buf [at] = (char) 0xc3;
+        CHECK (!proto_valid_utf8 (buf, sizeof buf));        //  lead byte, no continuation
+        buf [at + 1] = (char) 0xa9;
+        CHECK (proto_valid_utf8 (buf, sizeof buf));         //  é
+        CHECK (!proto_valid_utf8 (buf, at + 1));            //  cut inside it
+        buf [at + 1] = (char) 0x7f;
+        CHECK (!proto_valid_utf8 (buf, sizeof buf));
+    }
     CHECK (proto_valid_text ("abc", 3));
     CHECK (!proto_valid_text ("abcd", 3));
 }
