@@ -81,6 +81,10 @@ typedef enum {
 //  Handlers return 0 to go on, or -1 for a fatal error: the loop then ends and worker_run
 //  returns EXIT_TRANSIENT (the supervisor restarts the worker with backoff). A handler should
 //  consume what made its reader readable (read one message): the loop is level-triggered.
+//  Heartbeats and signals are handled between handler calls, so no handler or tick may block
+//  for long: well under heartbeat.ms x (heartbeat.misses - 1) (2 s by default), or the
+//  supervisor takes the worker for hung and kills it. Bound every external call accordingly
+//  (timeouts), or split long work across ticks.
 typedef int (worker_sock_fn) (worker_t *worker, zsock_t *sock, void *arg);
 typedef int (worker_fd_fn) (worker_t *worker, int fd, void *arg);
 //  Called every tick interval (and, best effort, not earlier). Same return convention.

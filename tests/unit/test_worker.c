@@ -443,6 +443,28 @@ test_heartbeats (void)
     s_clear_env ();
 }
 
+//  No supervisor listening: heartbeats are dropped (counted), never queued or blocking.
+static void
+test_heartbeats_dropped (void)
+{
+    s_clear_env ();
+    char ep [256];
+    snprintf (ep, sizeof ep, "ipc://%s/nobody.ipc", s_dir);
+    setenv ("ZM_SUP_ENDPOINT", ep, 1);
+    setenv ("ZM_HEARTBEAT_MS", "50", 1);
+    worker_t *w = s_new ();
+    s_ctx_t ctx = { .stop_after = 30, .action = 0 };
+    worker_set_tick (w, 10, s_tick, &ctx);
+    worker_ready (w);
+    int64_t t0 = clock_mono_ms ();
+    CHECK_EQ_INT (worker_run (w), 0);
+    CHECK (clock_mono_ms () - t0 < 2000);
+    CHECK (s_metric (w, "zipmine_worker_heartbeats_total", "dropped") >= 3);
+    CHECK (s_metric (w, "zipmine_worker_heartbeats_total", "sent") == 0);
+    worker_destroy (&w);
+    s_clear_env ();
+}
+
 int
 main (void)
 {
@@ -458,6 +480,7 @@ main (void)
     test_drain_timeout ();
     test_fds ();
     test_heartbeats ();
+    test_heartbeats_dropped ();
     char cmd [128];
     snprintf (cmd, sizeof cmd, "rm -rf %s", s_dir);
     CHECK (system (cmd) == 0);
