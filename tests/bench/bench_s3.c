@@ -3,7 +3,7 @@
     (curl --aws-sigv4, one curl process per phase so it reuses its connection as we do).
 
         source DIR/env.sh (tests/services start DIR)
-        build/bin/bench_s3 [rounds]
+        build/bin/bench_s3 [rounds]           (default 3; the best round is reported)
 
     Phases: 64 x 1 MiB and 4 x 16 MiB objects, PUT then GET, ours then curl's. Our PUT
     includes hashing the body (SHA-256 for the signature and the checksum header, MD5 for
@@ -118,9 +118,22 @@ s_run (char **argv)
     return ms;
 }
 
+//  Best (shortest) time of each transfer kind over the rounds: the machine is shared, and
+//  the fastest round is the one least disturbed by other load.
+typedef struct {
+    int64_t put_ms, get_ms, curl_put_ms, curl_get_ms;
+} s_best_t;
+
+static void
+s_keep_min (int64_t *best, int64_t ms)
+{
+    if (*best == 0 || ms < *best)
+        *best = ms;
+}
+
 static void
 s_phase (s3_t *s3, const char *prefix, const char *label, int count, size_t size,
-         const char *tmpdir)
+         const char *tmpdir, s_best_t *best)
 {
     char *body = malloc (size);
     CHECK (body);
@@ -201,10 +214,10 @@ s_phase (s3_t *s3, const char *prefix, const char *label, int count, size_t size
     argv [a] = NULL;
     int64_t curl_get_ms = s_run (argv);
 
-    printf ("%3d x %5.1f MiB  PUT  ours %7.1f MiB/s   curl %7.1f MiB/s\n", count,
-            (double) size / 1048576.0, s_mib_s (total, put_ms), s_mib_s (total, curl_put_ms));
-    printf ("%3d x %5.1f MiB  GET  ours %7.1f MiB/s   curl %7.1f MiB/s\n", count,
-            (double) size / 1048576.0, s_mib_s (total, get_ms), s_mib_s (total, curl_get_ms));
+    s_keep_min (&best->put_ms, put_ms);
+    s_keep_min (&best->get_ms, get_ms);
+    s_keep_min (&best->curl_put_ms, curl_put_ms);
+    s_keep_min (&best->curl_get_ms, curl_get_ms);
 
     for (int i = 0; i < count; i++) {
         snprintf (key, sizeof key, "%s%s-ours-%03d", prefix, label, i);
@@ -222,7 +235,9 @@ s_phase (s3_t *s3, const char *prefix, const char *label, int count, size_t size
 int
 main (int argc, char **argv)
 {
-    int rounds = argc > 1 ? atoi (argv [1]) : 1;
+    int rounds = argc > 1 ? atoi (argv [1]) : 3;
+    if (rounds < 1)
+        rounds = 1;
     s_bench_sign ();
     s_endpoint = TEST_ENV ("ZM_TEST_S3_ENDPOINT");
     s_region = TEST_ENV ("ZM_TEST_S3_REGION");
@@ -241,10 +256,21 @@ main (int argc, char **argv)
     snprintf (s_rss_file, sizeof s_rss_file, "%s/rss", tmpdir);
     char prefix [64];
     snprintf (prefix, sizeof prefix, "bench-%d/", (int) getpid ());
+    s_best_t small = { 0 }, large = { 0 };
     for (int r = 0; r < rounds; r++) {
-        s_phase (s3, prefix, "1m", 64, 1 << 20, tmpdir);
-        s_phase (s3, prefix, "16m", 4, 16 << 20, tmpdir);
+        s_phase (s3, prefix, "1m", 64, 1 << 20, tmpdir, &small);
+        s_phase (s3, prefix, "16m", 4, 16 << 20, tmpdir, &large);
     }
+    printf ("best of %d rounds (64 MiB per phase):\n", rounds);
+    const size_t total = 64u << 20;
+    printf (" 64 x  1 MiB  PUT  ours %7.1f MiB/s   curl %7.1f MiB/s\n",
+            s_mib_s (total, small.put_ms), s_mib_s (total, small.curl_put_ms));
+    printf (" 64 x  1 MiB  GET  ours %7.1f MiB/s   curl %7.1f MiB/s\n",
+            s_mib_s (total, small.get_ms), s_mib_s (total, small.curl_get_ms));
+    printf ("  4 x 16 MiB  PUT  ours %7.1f MiB/s   curl %7.1f MiB/s\n",
+            s_mib_s (total, large.put_ms), s_mib_s (total, large.curl_put_ms));
+    printf ("  4 x 16 MiB  GET  ours %7.1f MiB/s   curl %7.1f MiB/s\n",
+            s_mib_s (total, large.get_ms), s_mib_s (total, large.curl_get_ms));
     struct rusage self;
     getrusage (RUSAGE_SELF, &self);
     printf ("peak RSS: bench_s3 (ours, incl. its 16 MiB test body) %ld KiB, largest curl %ld KiB\n",
