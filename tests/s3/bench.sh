@@ -37,7 +37,7 @@ done
 source "$tmp/front/s3.env"
 front_pid=$(cat "$tmp/front/s3.pid")
 mkdir -p "$tmp/direct"
-(cd "$ZM_TEST_NODE_DIR" && exec node -e "
+(cd "$ZM_TEST_NODE_DIR" && exec node --openssl-legacy-provider -e "
   const S3rver = require('s3rver');
   new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: process.argv[1], vhostBuckets: false,
                configureBuckets: [{ name: 'zipmine', configs: [] }] })

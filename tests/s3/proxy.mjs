@@ -38,7 +38,7 @@
 // Logs one JSON line per request on stdout.
 
 import { createRequire } from 'node:module';
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -104,6 +104,35 @@ for (const [ak, secret] of KEYS) {
     region: REGION, service: 's3', sha256: Sha256,
     uriEscapePath: false, applyChecksum: false,
   }));
+}
+
+// s3rver encrypts ListObjectsV2 continuation tokens with DES, which OpenSSL 3
+// only has in its legacy provider: without `node --openssl-legacy-provider`
+// every truncated listing would be a 500.  Fail at start instead.
+try {
+  createDecipheriv('des', Buffer.alloc(8), Buffer.alloc(8));
+} catch {
+  process.stderr.write('s3 proxy: DES unavailable: run node with --openssl-legacy-provider ' +
+    '(s3rver encrypts continuation tokens with DES)\n');
+  process.exit(1);
+}
+
+// A continuation token s3rver cannot decrypt makes it answer 500; S3 says 400.
+function checkContinuationToken(token) {
+  const buf = Buffer.from(token, 'base64');
+  let ok = buf.length >= 16;
+  if (ok) {
+    try {
+      const d = createDecipheriv('des', Buffer.alloc(8, 'S3RVER', 'utf8'), buf.subarray(0, 8));
+      Buffer.concat([d.update(buf.subarray(8)), d.final()]);
+    } catch {
+      ok = false;
+    }
+  }
+  if (!ok) {
+    throw new S3Error(400, 'InvalidArgument', 'The continuation token provided is incorrect',
+      { ArgumentName: 'continuation-token' });
+  }
 }
 
 // ---------------------------------------------------------------- errors
@@ -755,7 +784,8 @@ function forwardHeaders(req) {
   return h;
 }
 
-async function forward(req, res, body, headerOverrides = {}) {
+async function forward(req, res, ctx, body, headerOverrides = {}) {
+  if (ctx.listToken) checkContinuationToken(ctx.listToken);
   const headers = { ...forwardHeaders(req), ...headerOverrides };
   for (const [k, v] of Object.entries(headers)) if (v === undefined) delete headers[k];
   const hadBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
@@ -804,8 +834,10 @@ async function handle(req, res, expectContinue) {
       status = await postUpload(req, res, ctx, bucket, expectContinue);
       return;
     }
+    ctx.listToken = req.method === 'GET' && isBucketRoot && typeof ctx.query['continuation-token'] === 'string'
+      ? ctx.query['continuation-token'] : '';
     if (req.method === 'OPTIONS') {
-      status = await forward(req, res, await readAll(req, res, ctx, expectContinue));
+      status = await forward(req, res, ctx, await readAll(req, res, ctx, expectContinue));
       return;
     }
     if ([hasHeaderAuth, hasV4Query, hasV2Query].filter(Boolean).length > 1) {
@@ -818,14 +850,14 @@ async function handle(req, res, expectContinue) {
     }
     if (hasV4Query) {
       await verifyPresigned(req, ctx);
-      status = await forward(req, res, await readAll(req, res, ctx, expectContinue));
+      status = await forward(req, res, ctx, await readAll(req, res, ctx, expectContinue));
       return;
     }
     if (!hasHeaderAuth) throw new S3Error(403, 'AccessDenied', 'Access Denied');
     const auth = await verifyHeaderAuth(req, ctx);
     const body = await readAll(req, res, ctx, expectContinue);
     if (auth.contentSha === 'UNSIGNED-PAYLOAD') {
-      status = await forward(req, res, body);
+      status = await forward(req, res, ctx, body);
       return;
     }
     if (auth.contentSha === 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD') {
@@ -836,7 +868,7 @@ async function handle(req, res, expectContinue) {
       const decoded = await decodeAwsChunked(body, auth, Number(declared));
       const enc = (req.headers['content-encoding'] || '').split(',').map((s) => s.trim())
         .filter((s) => s && s !== 'aws-chunked').join(',');
-      status = await forward(req, res, decoded,
+      status = await forward(req, res, ctx, decoded,
         { 'content-encoding': enc || undefined, 'x-amz-decoded-content-length': undefined });
       return;
     }
@@ -846,7 +878,7 @@ async function handle(req, res, expectContinue) {
         "The provided 'x-amz-content-sha256' header does not match what was computed.",
         { ClientComputedContentSHA256: auth.contentSha, S3ComputedContentSHA256: digest });
     }
-    status = await forward(req, res, body);
+    status = await forward(req, res, ctx, body);
   } catch (err) {
     status = err instanceof S3Error ? err.status : 500;
     reason = err instanceof S3Error ? `${err.code}: ${err.message}` : String(err && err.stack || err);
