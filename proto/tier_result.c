@@ -38,7 +38,9 @@ bool
 proto_valid_tier_metric_name (const char *s)
 {
     size_t n = strlen (s);
-    if (n < 1 || n > PROTO_TIER_METRIC_NAME_MAX || !((s [0] >= 'a' && s [0] <= 'z') || s [0] == '_'))
+    if (n < 1 || n > PROTO_TIER_METRIC_NAME_MAX)
+        return false;
+    if (!((s [0] >= 'a' && s [0] <= 'z') || s [0] == '_'))
         return false;
     for (size_t i = 1; i < n; i++)
         if (!((s [i] >= 'a' && s [i] <= 'z') || (s [i] >= '0' && s [i] <= '9') || s [i] == '_'))

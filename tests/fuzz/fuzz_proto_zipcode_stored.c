@@ -8,7 +8,8 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-    FUZZ_ROUNDTRIP (proto_zipcode_stored_t, proto_zipcode_stored_decode, proto_zipcode_stored_encode,
-                    proto_zipcode_stored_equal, proto_zipcode_stored_free, data, size);
+    FUZZ_ROUNDTRIP (proto_zipcode_stored_t, proto_zipcode_stored_decode,
+                    proto_zipcode_stored_encode, proto_zipcode_stored_equal,
+                    proto_zipcode_stored_free, data, size);
     return 0;
 }

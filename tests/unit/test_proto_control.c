@@ -73,7 +73,8 @@ test_request (void)
         { 1, "cmd", PROTO_CMD_RESTART, NULL, 0, NULL, 0, "field 'worker': required for restart" },
         { 2, "cmd", PROTO_CMD_SCALE, "worker", -1, NULL, 0, "field 'size': required for scale" },
         { 2, "cmd", PROTO_CMD_SCALE, "size", 3, NULL, 0, "field 'worker': required for scale" },
-        { 3, "cmd", PROTO_CMD_SCALE, "worker", -1, "size", PROTO_POOL_MAX + 1, "field 'size': 257" },
+        { 3, "cmd", PROTO_CMD_SCALE, "worker", -1, "size", PROTO_POOL_MAX + 1,
+          "field 'size': 257" },
         { 1, "id", 5, NULL, 0, NULL, 0, "missing required field 'cmd'" },
         { 1, "cmd", 0, NULL, 0, NULL, 0, "field 'cmd': 0 outside 1..6" },
         { 1, "cmd", 7, NULL, 0, NULL, 0, "field 'cmd': 7 outside 1..6" },
@@ -184,7 +185,8 @@ test_reply (void)
     //  JSON for zipminectl status --json
     char *json = proto_control_reply_json (&out);
     CHECK (json != NULL);
-    CHECK (strstr (json, "{\"id\":9,\"ok\":true,\"message\":\"3 children\",\"children\":[") == json);
+    CHECK (strstr (json, "{\"id\":9,\"ok\":true,\"message\":\"3 children\","
+                         "\"children\":[") == json);
     CHECK (strstr (json, "\"name\":\"assigner\",\"index\":0,\"pid\":100,\"state\":\"ready\","
                          "\"restarts\":0,\"last_exit\":\"\",\"ready_since_ms\":1764072000000,"
                          "\"hb_age_ms\":120}") != NULL);

@@ -194,7 +194,8 @@ s_pipeline (void)
     proto_upload_done_t up = { .ok = true, .bytes = 12345, .uploaded_at_ms = 1764086500000 };
     strcpy (up.epoch, s_epoch);
     strcpy (up.zipcode, "60614");
-    strcpy (up.s3_key, "data/hotkey=x/epoch=2026-11-25T16-00-00/zipcode=60614/data_20261125_161002.json");
+    strcpy (up.s3_key, "data/hotkey=x/epoch=2026-11-25T16-00-00/zipcode=60614/"
+                       "data_20261125_161002.json");
     strcpy (up.etag, "\"abc\"");
     SEED ("upload_done", "valid-ok", proto_upload_done_encode (&up, &sb, NULL),
           proto_upload_done_t, proto_upload_done_decode, proto_upload_done_free);

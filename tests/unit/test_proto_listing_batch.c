@@ -81,7 +81,8 @@ main (void)
     s_roundtrip (1, 64);
     s_roundtrip (500, 700);
     s_roundtrip (PROTO_BATCH_LISTINGS_MAX, 100);
-    s_roundtrip (PROTO_BATCH_BYTES_MAX / PROTO_LISTING_MAX, PROTO_LISTING_MAX);   //  at the byte cap
+    //  at the byte cap
+    s_roundtrip (PROTO_BATCH_BYTES_MAX / PROTO_LISTING_MAX, PROTO_LISTING_MAX);
 
     static proto_listing_t listings [PROTO_BATCH_LISTINGS_MAX + 1];
     char *texts;

@@ -169,7 +169,9 @@ test_lengths (void)
     CHECK_EQ_INT (mpr_map (&r, &n), RC_MALFORMED);
 
     //  ext: skippable when complete, rejected when its length lies
-    uint8_t ext [] = { 0xd6, 0x01, 1, 2, 3, 4, 0xc7, 0x02, 0x05, 9, 9, 0xc9, 0xff, 0xff, 0xff, 0xff, 1 };
+    uint8_t ext [] = { 0xd6, 0x01, 1, 2, 3, 4,                  //  fixext4
+                       0xc7, 0x02, 0x05, 9, 9,                  //  ext8 of 2
+                       0xc9, 0xff, 0xff, 0xff, 0xff, 1 };       //  ext32 that lies
     mpr_init (&r, ext, sizeof ext, &err);
     CHECK_EQ_INT (mpr_peek (&r), MPR_EXT);
     CHECK_EQ_INT (mpr_skip (&r), 0);

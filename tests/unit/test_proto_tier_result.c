@@ -73,14 +73,16 @@ main (void)
     FIELD ("metrics", { msgpack_pack_map (&v.pk, 1); raw_str (&v, "Bad-Name");
                         msgpack_pack_double (&v.pk, 1); }, "field 'metrics': expected metric name");
     FIELD ("metrics", { msgpack_pack_map (&v.pk, 1); raw_str (&v, "x");
-                        msgpack_pack_double (&v.pk, NAN); }, "field 'metrics': 'x': expected a finite");
+                        msgpack_pack_double (&v.pk, NAN); },
+           "field 'metrics': 'x': expected a finite");
     FIELD ("metrics", { msgpack_pack_map (&v.pk, 1); raw_str (&v, "x");
                         msgpack_pack_double (&v.pk, INFINITY); }, "expected a finite number");
     FIELD ("metrics", { msgpack_pack_map (&v.pk, 1); raw_str (&v, "x");
                         raw_str (&v, "1.0"); }, "field 'metrics': 'x': expected float, got str");
     FIELD ("metrics", { msgpack_pack_map (&v.pk, 1); raw_str (&v, "x");
                         msgpack_pack_uint8 (&v.pk, 1); }, NULL);   //  integers are numbers
-    FIELD ("metrics", { msgpack_pack_map (&v.pk, 2); raw_str (&v, "x"); msgpack_pack_uint8 (&v.pk, 1);
+    FIELD ("metrics", { msgpack_pack_map (&v.pk, 2);
+                        raw_str (&v, "x"); msgpack_pack_uint8 (&v.pk, 1);
                         raw_str (&v, "x"); msgpack_pack_uint8 (&v.pk, 2); }, "duplicate key 'x'");
     FIELD ("metrics", { msgpack_pack_map (&v.pk, PROTO_TIER_METRICS_MAX + 1);
                         for (int i = 0; i <= PROTO_TIER_METRICS_MAX; i++) {
