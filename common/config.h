@@ -94,6 +94,27 @@ typedef struct {
     double world_rate_per_s;    //  per client address; 0 = unlimited
     int64_t world_page_size_max;
 
+    //  miner uploader (workers/uploader/README.md)
+    int64_t uploader_sweep_ms;  //  ledger sweep: stored zipcodes not landed are (re)tried
+    int64_t uploader_status_interval_ms;    //  least time between IN_PROGRESS reports
+
+    //  miner assigner and scrapers (workers/assigner/README.md, workers/scraper/README.md)
+    char *assigner_endpoint;    //  stage name or endpoint of the assigner's task ROUTER
+    int64_t assigner_poll_ms;   //  coordinator assignment poll interval
+    int64_t assigner_lease_ms;  //  lease length of one scrape task
+    int64_t assigner_attempts;  //  leases of one task before it is FAILED
+    int64_t assigner_scraped_grace_ms;  //  a scraped task not stored by then is re-leased
+    char *scraper_kind;         //  world | command
+    char *scraper_command;      //  external scraper: program and arguments (no shell)
+    int64_t scraper_timeout_s;  //  per task (also capped by the lease deadline)
+    int64_t scraper_batch;      //  listings per listing_batch
+    int64_t scraper_line_max;   //  longest accepted output line (bytes)
+    int64_t scraper_output_max; //  most output bytes read from one run
+    int64_t scraper_garbage_pct;    //  more rejected lines than this percentage fails a task
+    char *scraper_storage_endpoint; //  stage name or endpoint of storage's PULL
+    char *world_url;            //  base URL of the world service the built-in scraper reads
+    int64_t scraper_page_size;  //  world page size asked for
+
     //  pools
     int64_t scraper_pool;
     int64_t tier3_pool;
