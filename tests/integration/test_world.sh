@@ -130,7 +130,7 @@ def prop(seed, zip_, i, public_url):
     base = mix(mix(seed) ^ ((z << 16) | i))
     r = [mix((base + k * G) & M64) for k in range(11)]
     t = r[3] % 100
-    ptype, lo, hi = (("SINGLE_FAMILY", 2, 6) if t < 55 else ("CONDO", 0, 3) if t < 75
+    ptype, lo, hi = (("SINGLE_FAMILY", 2, 6) if t < 55 else ("CONDO", 1, 3) if t < 75
                      else ("TOWNHOUSE", 2, 4) if t < 90 else ("MULTI_FAMILY", 4, 8))
     street = f"{10 + 16 * i + r[0] % 16} {NAMES[r[1] % 40]} {SUFFIXES[r[2] % 10]}"
     if ptype == "CONDO":
@@ -141,7 +141,7 @@ def prop(seed, zip_, i, public_url):
     sqft = min(8000, max(400, (500 + 400 * beds) * (80 + r[7] % 41) // 100))
     ppsf = (250 + r[8] % 400 if rank <= 1000 else 150 + r[8] % 200 if rank <= 5000
             else 90 + r[8] % 130)
-    dom = r[9] % 90
+    dom = 1 + r[9] % 90
     s = r[10] % 100
     zpid = (index[zip_] + 1) * 10000 + i
     return {

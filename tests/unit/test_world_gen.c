@@ -153,11 +153,11 @@ s_test_values (const catalog_t *cat)
             size_t al = strlen (p.address), tl = strlen (tail);
             CHECK (al > tl && strcmp (p.address + al - tl, tail) == 0);
             CHECK (strncmp (p.address, p.street, strlen (p.street)) == 0);
-            CHECK (p.bedrooms >= 0 && p.bedrooms <= 8);
+            CHECK (p.bedrooms >= 1 && p.bedrooms <= 8);
             CHECK (p.bathrooms_x2 >= 2 && p.bathrooms_x2 <= 12);
             CHECK (p.sqft >= 400 && p.sqft <= 8000);
             CHECK (p.price >= 10000 && p.price <= 50000000 && p.price % 1000 == 0);
-            CHECK (p.days_on_market >= 0 && p.days_on_market <= 89);
+            CHECK (p.days_on_market >= 1 && p.days_on_market <= 90);
             //  listing_date = reference day - days_on_market
             struct tm tm = { 0 };
             CHECK (strptime (p.listing_date, "%Y-%m-%d", &tm) != NULL);

@@ -109,7 +109,7 @@ world_gen_property (uint64_t seed, const catalog_entry_t *entry, int i, world_pr
     else
     if (t < 75) {
         out->property_type = "CONDO";
-        lo = 0, hi = 3;
+        lo = 1, hi = 3;
     }
     else
     if (t < 90) {
@@ -156,7 +156,9 @@ world_gen_property (uint64_t seed, const catalog_entry_t *entry, int i, world_pr
         ppsf = 90 + (int64_t) (r [8] % 130);
     out->price = (out->sqft * ppsf + 500) / 1000 * 1000;
 
-    int age = (int) (r [9] % 90);
+    //  Never 0 (nor 0 bedrooms above): a validator that reads 0 as "empty" must not count
+    //  an honest listing incomplete.
+    int age = 1 + (int) (r [9] % 90);
     out->days_on_market = age;
     time_t when = (time_t) (WORLD_GEN_REFERENCE_DAY - age) * 86400;
     struct tm tm;

@@ -29,11 +29,11 @@ typedef struct {
     char state [3];
     char address [CATALOG_MAX_FIELD + 96];  //  "1234 Maple St, Katy, TX 77494"
     int64_t price;                  //  USD, multiple of 1,000
-    int bedrooms;                   //  0 .. 8
+    int bedrooms;                   //  1 .. 8
     int bathrooms_x2;               //  bathrooms in half units: 2 .. 12 (1.0 .. 6.0)
     int sqft;                       //  400 .. 8000
     char listing_date [11];         //  "YYYY-MM-DD"
-    int days_on_market;             //  0 .. 89, = reference day - listing date
+    int days_on_market;             //  1 .. 90, = reference day - listing date
     const char *property_type;      //  SINGLE_FAMILY | CONDO | TOWNHOUSE | MULTI_FAMILY
     const char *listing_status;     //  FOR_SALE | PENDING | CONTINGENT | COMING_SOON
 } world_property_t;
