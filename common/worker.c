@@ -376,6 +376,18 @@ worker_uptime_ms (worker_t *self)
     return clock_mono_ms () - self->started_ms;
 }
 
+void
+worker_child_reset_signals (void)
+{
+    sigset_t mask;
+    sigemptyset (&mask);
+    sigaddset (&mask, SIGTERM);
+    sigaddset (&mask, SIGINT);
+    sigaddset (&mask, SIGHUP);
+    sigprocmask (SIG_UNBLOCK, &mask, NULL);
+    signal (SIGPIPE, SIG_DFL);
+}
+
 //  ---------------------------------------------------------------------------------------
 //  Registration
 

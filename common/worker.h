@@ -174,4 +174,11 @@ int worker_run (worker_t *self);
 //  Milliseconds since worker_new (monotonic).
 int64_t worker_uptime_ms (worker_t *self);
 
+//  For a worker that runs other programs (an external scraper command): call in the child
+//  between fork and exec. The runtime blocks SIGTERM/SIGINT/SIGHUP and ignores SIGPIPE, and
+//  both survive exec, so without this a child would not die of SIGTERM or SIGPIPE. Unblocks
+//  the three and restores SIGPIPE's default action. Async-signal-safe. (With posix_spawn,
+//  set an empty sigmask and SIGPIPE in the default set instead.)
+void worker_child_reset_signals (void);
+
 #endif

@@ -13,6 +13,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char *s_argv [] = { "test_worker", NULL };
@@ -465,6 +466,43 @@ test_heartbeats_dropped (void)
     s_clear_env ();
 }
 
+//  A child the worker runs must get SIGTERM and SIGPIPE back.
+static void
+test_child_signals (void)
+{
+    s_clear_env ();
+    worker_t *w = s_new ();             //  blocks the signals in this process
+    for (int reset = 0; reset < 2; reset++) {
+        pid_t pid = fork ();
+        CHECK (pid >= 0);
+        if (pid == 0) {
+            if (reset)
+                worker_child_reset_signals ();
+            execl ("/bin/sleep", "sleep", "5", (char *) NULL);
+            _exit (99);
+        }
+        usleep (100 * 1000);
+        CHECK (kill (pid, SIGTERM) == 0);
+        int status = 0;
+        int64_t t0 = clock_mono_ms ();
+        pid_t r = 0;
+        while ((r = waitpid (pid, &status, WNOHANG)) == 0 && clock_mono_ms () - t0 < 1000)
+            usleep (5000);
+        if (reset) {
+            CHECK_EQ_INT (r, pid);
+            CHECK (WIFSIGNALED (status) && WTERMSIG (status) == SIGTERM);
+        }
+        else {
+            //  without the reset the blocked SIGTERM is ignored by the exec'd program
+            CHECK_EQ_INT (r, 0);
+            kill (pid, SIGKILL);
+            waitpid (pid, NULL, 0);
+        }
+    }
+    //  the SIGTERM sent to the child above is not pending here
+    worker_destroy (&w);
+}
+
 int
 main (void)
 {
@@ -481,6 +519,7 @@ main (void)
     test_fds ();
     test_heartbeats ();
     test_heartbeats_dropped ();
+    test_child_signals ();
     char cmd [128];
     snprintf (cmd, sizeof cmd, "rm -rf %s", s_dir);
     CHECK (system (cmd) == 0);
