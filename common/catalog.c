@@ -264,7 +264,8 @@ s_fill_entry (s_csv_t *csv, catalog_t *self, const size_t offsets [NFIELDS], cat
         s_fail (csv, "empty RegionType or StateName");
         return -1;
     }
-    if (strlen (f [5]) != 2 || f [5][0] < 'A' || f [5][0] > 'Z' || f [5][1] < 'A' || f [5][1] > 'Z') {
+    const char *st = f [5];
+    if (strlen (st) != 2 || st [0] < 'A' || st [0] > 'Z' || st [1] < 'A' || st [1] > 'Z') {
         s_fail (csv, "State is not a 2-letter code: \"%.32s\"", f [5]);
         return -1;
     }

@@ -194,7 +194,8 @@ s_test_parser (void)
     s_reject ("RegionID,SizeRank\n", "expected 9 fields");
     s_reject ("RegionID,SizeRank,Zip,RegionType,StateName,State,City,Metro,CountyName\n" ROW_A,
               "header column 3");
-    s_reject (HEADER "1,10,00501,zip,NY,NY,Holtsville,Metro\n", "line 2: expected 9 fields, found 8");
+    s_reject (HEADER "1,10,00501,zip,NY,NY,Holtsville,Metro\n",
+              "line 2: expected 9 fields, found 8");
     s_reject (HEADER ROW_A "1,10,00502,zip,NY,NY,H,M,C,extra\n", "line 3: more than 9 fields");
     s_reject (HEADER "1,10,00501,zip,NY,NY,\"Holtsville,M,C\n", "line break inside a quoted field");
     s_reject (HEADER "1,10,00501,zip,NY,NY,\"Holtsville", "unterminated quoted field");
