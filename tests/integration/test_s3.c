@@ -75,7 +75,7 @@ s_abort_sink (void *arg, const void *data, size_t size)
 //  --------------------------------------------------------------------------
 //  A fake HTTP server for failure paths
 
-typedef enum { FAKE_CHUNKED, FAKE_503, FAKE_HANG, FAKE_CAPTURE } s_fake_mode_t;
+typedef enum { FAKE_CHUNKED, FAKE_503, FAKE_HANG, FAKE_CAPTURE, FAKE_BODY } s_fake_mode_t;
 
 typedef struct {
     int fd;
@@ -84,6 +84,7 @@ typedef struct {
     atomic_int requests;
     atomic_bool stop;
     char head [8192];                   //  CAPTURE: the last request head
+    const char *body;                   //  BODY: sent with 200 to every request
     pthread_t thread;
 } s_fake_t;
 
@@ -127,6 +128,13 @@ s_fake_run (void *arg)
             const char *r = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
             s_send_all (c, r, strlen (r));
         }
+        else if (f->mode == FAKE_BODY) {
+            char h [128];
+            int n = snprintf (h, sizeof h, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n"
+                              "Connection: close\r\n\r\n", strlen (f->body));
+            s_send_all (c, h, (size_t) n);
+            s_send_all (c, f->body, strlen (f->body));
+        }
         else if (f->mode == FAKE_CHUNKED) {
             const char *h = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
                             "Connection: close\r\n\r\n";
@@ -166,10 +174,11 @@ s_fake_run (void *arg)
 }
 
 static void
-s_fake_start (s_fake_t *f, s_fake_mode_t mode)
+s_fake_start (s_fake_t *f, s_fake_mode_t mode, const char *body)
 {
     memset (f, 0, sizeof *f);
     f->mode = mode;
+    f->body = body;
     f->fd = socket (AF_INET, SOCK_STREAM, 0);
     CHECK (f->fd >= 0);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
@@ -201,7 +210,7 @@ static void
 s_test_addressing (void)
 {
     s_fake_t f;
-    s_fake_start (&f, FAKE_CAPTURE);
+    s_fake_start (&f, FAKE_CAPTURE, NULL);
     char endpoint [64], want [256];
     snprintf (endpoint, sizeof endpoint, "http://localhost:%d", f.port);
     s3_config_t c = {
@@ -262,6 +271,41 @@ s_test_addressing (void)
     s_fake_stop (&f);
 }
 
+static int
+s_count_objects (void *arg, const s3_object_t *o)
+{
+    (void) o;
+    (*(int *) arg)++;
+    return 0;
+}
+
+//  A server whose listing never ends must not keep s3_list_all going.
+static void
+s_test_endless_listing (void)
+{
+    const char *bodies [] = {
+        "<ListBucketResult><IsTruncated>true</IsTruncated><NextContinuationToken>same"
+        "</NextContinuationToken><Contents><Key>k</Key><Size>1</Size></Contents>"
+        "</ListBucketResult>",
+        "<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>k</Key><Size>1</Size>"
+        "</Contents></ListBucketResult>"
+    };
+    const int want_requests [] = { 2, 1 };
+    for (int i = 0; i < 2; i++) {
+        s_fake_t f;
+        s_fake_start (&f, FAKE_BODY, bodies [i]);
+        char endpoint [64];
+        snprintf (endpoint, sizeof endpoint, "http://127.0.0.1:%d", f.port);
+        s3_t *s3 = s_client (endpoint, "secret", 1, 2000);
+        int n = 0;
+        CHECK_EQ_INT (s3_list_all (s3, "b", "p/", 100000, s_count_objects, &n), RC_MALFORMED);
+        CHECK (strstr (s3_error (s3), "truncated listing without a new continuation token"));
+        CHECK_EQ_INT (atomic_load (&f.requests), want_requests [i]);
+        s3_destroy (&s3);
+        s_fake_stop (&f);
+    }
+}
+
 static void
 s_test_failure_paths (void)
 {
@@ -269,7 +313,7 @@ s_test_failure_paths (void)
     s_fake_t f;
 
     //  Streaming body with no Content-Length: cut off while reading, once past the cap.
-    s_fake_start (&f, FAKE_CHUNKED);
+    s_fake_start (&f, FAKE_CHUNKED, NULL);
     snprintf (endpoint, sizeof endpoint, "http://127.0.0.1:%d", f.port);
     s3_t *s3 = s_client (endpoint, "secret", 3, 5000);
     s_count_t cnt = { 0 };
@@ -286,7 +330,7 @@ s_test_failure_paths (void)
     s_fake_stop (&f);
 
     //  5xx: transient, retried max_attempts times, S3 code kept.
-    s_fake_start (&f, FAKE_503);
+    s_fake_start (&f, FAKE_503, NULL);
     snprintf (endpoint, sizeof endpoint, "http://127.0.0.1:%d", f.port);
     s3 = s_client (endpoint, "secret", 3, 5000);
     rc = s3_put (s3, "b", "k", "x", 1, NULL);
@@ -298,7 +342,7 @@ s_test_failure_paths (void)
     s_fake_stop (&f);
 
     //  A server that never answers: the total timeout fires, RC_RETRY, bounded retries.
-    s_fake_start (&f, FAKE_HANG);
+    s_fake_start (&f, FAKE_HANG, NULL);
     snprintf (endpoint, sizeof endpoint, "http://127.0.0.1:%d", f.port);
     s3 = s_client (endpoint, "secret", 2, 300);
     int64_t t0 = clock_mono_ms ();
@@ -793,6 +837,7 @@ main (void)
     s3_destroy (&s3);
     s_test_failure_paths ();
     s_test_addressing ();
+    s_test_endless_listing ();
     curl_global_cleanup ();
     TEST_DONE ();
 }
