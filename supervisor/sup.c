@@ -241,7 +241,13 @@ s_child_add (sup_t *self, int spec, int index)
     c->state = S_DOWN;
     c->state_at = clock_mono_ms ();
     c->ready_fd = -1;
-    backoff_init (&c->backoff, self->config->restart_base_ms, self->config->restart_cap_ms, 0);
+    //  A seed of its own per child (FNV-1a of "name.index", mixed with the clock), so that
+    //  children failing together (a shared dependency went away) do not come back in step.
+    uint64_t seed = 1469598103934665603ULL ^ (uint64_t) clock_wall_ms ();
+    for (const char *p = c->id; *p; p++)
+        seed = (seed ^ (uint8_t) *p) * 1099511628211ULL;
+    backoff_init (&c->backoff, self->config->restart_base_ms, self->config->restart_cap_ms,
+                  seed ? seed : 1);
     if (self->nchildren == self->children_cap) {
         self->children_cap = self->children_cap ? self->children_cap * 2 : 16;
         self->children = realloc (self->children, self->children_cap * sizeof *self->children);

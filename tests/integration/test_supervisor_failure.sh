@@ -93,4 +93,34 @@ done
 sup_ctl stop || fail "zipminectl stop"
 wait "$SUP_PID"; rc=$?
 [ $rc = 0 ] || fail "node exit $rc after zipminectl stop"
+# E. backoff: a worker failing fast waits longer each time (base 100 ms doubling, cap 800 ms,
+#    jitter in the upper half); one that stays READY for restart.reset.ms (1 s) before
+#    failing always restarts after the base delay, with a child_backoff_reset event. They
+#    crash (abort) rather than exit, because an ASan process's exit (leak check) can take
+#    most of a second on a loaded machine and would blur the READY time. A third worker
+#    exits 1 and must be restarted with backoff too.
+rm -rf "$T/run"; : > "$T/log"
+sup_link flaky steady transient
+export ZM_TEST_MODE="normal,flaky=crash:150,steady=crash:1600,transient=exit1:150"
+sup_start "${SUP_FAST[@]}" --restart.base.ms 100 --restart.cap.ms 800 --restart.reset.ms 1000 \
+    --heartbeat.ms 500 --workers flaky,steady,transient
+delays () {
+    grep "\"event\":\"child_state\",\"worker\":\"$1\"" "$T/log" | grep -o 'restart in [0-9]*' \
+        | awk '{print $3}' | tr '\n' ' '
+}
+enough () { [ "$(delays flaky.0 | wc -w)" -ge 5 ] && [ "$(delays steady.0 | wc -w)" -ge 2 ]; }
+wait_until 20000 enough || fail "not enough restarts: flaky '$(delays flaky.0)' steady '$(delays steady.0)'"
+kill -TERM "$SUP_PID"; wait "$SUP_PID"
+echo "backoff delays (ms): flaky.0: $(delays flaky.0)| steady.0: $(delays steady.0)| transient.0: $(delays transient.0)"
+set -- $(delays flaky.0)
+[ "$1" -ge 50 ] && [ "$1" -le 100 ] && [ "$2" -ge 100 ] && [ "$2" -le 200 ] \
+    && [ "$3" -ge 200 ] && [ "$3" -le 400 ] && [ "$4" -ge 400 ] && [ "$4" -le 800 ] \
+    && [ "$5" -ge 400 ] && [ "$5" -le 800 ] || fail "flaky.0 delays do not double to the cap: $*"
+for d in $(delays steady.0); do
+    [ "$d" -ge 50 ] && [ "$d" -le 100 ] || fail "steady.0 delay $d ms: backoff not reset"
+done
+log_has '"event":"child_backoff_reset","worker":"steady.0"' || fail "no child_backoff_reset for steady.0"
+log_has '"event":"child_backoff_reset","worker":"flaky.0"' && fail "flaky.0 never stayed READY 1 s"
+grep -q '"worker":"transient.0","child_pid":0,"from":"READY","to":"BACKOFF","reason":"exit 1 (transient); restart in' \
+    "$T/log" || fail "transient.0: exit 1 did not lead to BACKOFF"
 echo "PASS test_supervisor_failure"
