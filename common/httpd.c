@@ -31,6 +31,7 @@
 #define CODES_MAX       16          //  distinct status codes counted per route
 #define HEADERS_MAX     8
 #define PENDING_MAX     8192        //  latency observations buffered between flushes
+#define DISCARD_MAX     (1024 * 1024)   //  body bytes read past the cap to answer 413
 #define UNMATCHED       ROUTES_MAX  //  stats slot of requests no route serves
 
 typedef struct {
@@ -83,6 +84,7 @@ struct _httpd_req_t {
     char *body;
     size_t body_len;
     bool too_large;
+    size_t discarded;               //  body bytes dropped after the cap
     bool answered;
     bool queued;                    //  libmicrohttpd accepted the answer
     char client [INET6_ADDRSTRLEN];
@@ -495,13 +497,20 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         *upload_data_size = 0;
         if (req->answered)
             return MHD_YES;
+        if (req->too_large) {
+            //  Over the cap without a Content-Length (chunked): libmicrohttpd accepts an
+            //  answer only once the body is in, so discard up to DISCARD_MAX more bytes to
+            //  answer 413, and beyond that close the connection unanswered.
+            req->discarded += n;
+            return req->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
+        }
         if (n > self->opts.max_body || req->body_len > self->opts.max_body - n) {
             req->too_large = true;
+            req->discarded = req->body_len + n;
             free (req->body);
             req->body = NULL;
             req->body_len = 0;
-            s_dispatch (self, req);
-            return req->queued ? MHD_YES : MHD_NO;
+            return req->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
         }
         char *grown = realloc (req->body, req->body_len + n + 1);
         assert (grown);

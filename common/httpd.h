@@ -27,7 +27,8 @@
 
     Hostile clients: the request line plus headers are bounded by opts.max_header bytes
     (libmicrohttpd answers 414 or 431 beyond that, and 400 to garbage); bodies by
-    opts.max_body (413, announced by Content-Length or found while reading a chunked body);
+    opts.max_body (413: at once when Content-Length announces more; for a chunked body found
+    over the cap, after reading at most 1 MiB more, else the connection is closed unanswered);
     connections by opts.max_connections in total and opts.max_per_ip per client address; an
     idle connection is closed after opts.timeout_s. Errors this module produces itself are JSON
     `{"statusCode":404,"message":"…","error":"Not Found"}` (DESIGN.md section 5).
