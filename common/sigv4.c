@@ -158,9 +158,8 @@ sigv4_amz_date (int64_t now, char out [17])
     struct tm tm;
     if (!gmtime_r (&t, &tm))
         return -1;
-    snprintf (out, 17, "%04d%02d%02dT%02d%02d%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    return 0;
+    //  Years 1970..9999 make this exactly 16 characters.
+    return strftime (out, 17, "%Y%m%dT%H%M%SZ", &tm) == 16 ? 0 : -1;
 }
 
 static bool
@@ -633,8 +632,8 @@ sigv4_post_new (const sigv4_creds_t *creds, const sigv4_post_params_t *params, i
     if (!gmtime_r (&exp, &tm) || tm.tm_year + 1900 > 9999)
         return NULL;
     char expiration [32];
-    snprintf (expiration, sizeof expiration, "%04d-%02d-%02dT%02d:%02d:%02d.000Z",
-              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (strftime (expiration, sizeof expiration, "%Y-%m-%dT%H:%M:%S.000Z", &tm) != 24)
+        return NULL;
     char credential [512];
     int clen = snprintf (credential, sizeof credential, "%s/%.8s/%s/%s/aws4_request",
                          creds->access_key, amz_date, creds->region, creds->service);

@@ -118,7 +118,7 @@ s_make_case (s_case_t *c, int i)
         for (size_t r = 0; r < q; r++)
             if (strcmp (c->qname [q], c->qname [r]) == 0) {
                 c->qnull [q] = c->qnull [r] = false;
-                snprintf (c->qvalue [q], sizeof c->qvalue [q], "v%zu%s", q, c->qvalue [r]);
+                snprintf (c->qvalue [q], sizeof c->qvalue [q], "dup %zu+%u", q, s_rand (1000));
             }
 
     if (strcmp (c->kind, "header") == 0) {
