@@ -1298,8 +1298,13 @@ s_resolve_workers (sup_t *self, char *err, size_t errsize, int *exit_code)
         }
         self->specs [self->nspecs++] = specs [i];
     }
-    if (self->nspecs == 0)
-        log_warn ("node_no_workers", LS ("role", cfg->role));
+    if (self->nspecs == 0) {
+        //  A node that runs nothing must not look healthy (/readyz would say 200).
+        s_fmt (err, errsize, "config role: none of the workers of role '%s' has an "
+               "executable in %s (set bin.dir)", cfg->role, self->bin_dir);
+        *exit_code = EXIT_CONFIG;
+        return -1;
+    }
     return 0;
 }
 

@@ -78,6 +78,11 @@ rm -rf "$T/run"
 [ $rc = 100 ] && grep -q "count must be" "$T/out" || fail "bad count: rc $rc $(cat "$T/out")"
 "$BIN/zipmined" --run.dir "$T/run" --node.name tn --http.port 0 --role banker > "$T/out" 2>&1; rc=$?
 [ $rc = 100 ] && grep -q "unknown role 'banker'" "$T/out" || fail "bad role: rc $rc $(cat "$T/out")"
+mkdir -p "$T/emptybin"
+"$BIN/zipmined" --run.dir "$T/run" --node.name tn --http.port 0 --role validator \
+    --bin.dir "$T/emptybin" > "$T/out" 2>&1; rc=$?
+[ $rc = 100 ] && grep -q "none of the workers of role 'validator'" "$T/out" \
+    || fail "role with no executables: rc $rc $(cat "$T/out")"
 [ -z "$(pgrep -f "$T/bin/good")" ] || fail "a worker was started despite a config error"
 mkdir -p "$T/rolebin"
 ln -sf "$BIN/zm_testworker" "$T/rolebin/storage"

@@ -39,7 +39,16 @@ pids=$(sup_child_pids); record_pids $pids
 t0=$(now_ms)
 kill -KILL "$SUP_PID"
 wait "$SUP_PID" 2>/dev/null
-alive () { for p in $pids; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+# Orphans are reparented to PID 1, which may be slow to reap them (or never, in some
+# sandboxes): a zombie has exited, so "alive" means a process state other than Z/X.
+alive () {
+    local p st
+    for p in $pids; do
+        st=$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)
+        [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ] && return 0
+    done
+    return 1
+}
 wait_until 5000 bash -c "$(declare -f alive); pids='$pids'; ! alive" || fail "workers survived their supervisor: $pids"
 echo "all workers gone $(( $(now_ms) - t0 )) ms after SIGKILL of zipmined"
 # The dead node left its control socket file behind: zipminectl must give up in time.
