@@ -877,6 +877,10 @@ s_row_ok (const metrics_sample_t *sample, const metrics_label_t *extra, size_t n
             *why = "bad label";
             return false;
         }
+        if (s_looks_like_ss58 (lvalue)) {
+            *why = "label value looks like an SS58 address";
+            return false;
+        }
         if (strcmp (lname, "le") == 0) {
             if (!is_bucket || !s_le_valid (lvalue)) {
                 *why = "bad le label";

@@ -198,7 +198,8 @@ void metrics_set_destroy (metrics_set_t **self_p);
 //  Copies `n` rows into the set, each with the `nextra` extra labels appended (e.g.
 //  worker="storage", instance="0"). Rows are untrusted (they came over a socket): a row is
 //  dropped when its family or name is invalid or inconsistent with its type, a label name is
-//  invalid or repeated (including a clash with an extra label), a bucket row lacks a
+//  invalid or repeated (including a clash with an extra label), a label value looks like an
+//  SS58 address (no hotkeys on /metrics, whatever a worker sends), a bucket row lacks a
 //  parsable "le", the total would exceed METRICS_SAMPLE_LABELS_MAX labels, its type differs
 //  from the type the family already has in the set, or the set is full. Label values and
 //  help are copied, cut and escaped on output. Returns the number of rows dropped (0 when

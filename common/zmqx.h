@@ -49,7 +49,8 @@ zmqx_opts_t zmqx_opts_default (void);
 //  Creates a socket of `type` (ZMQ_PUSH, ZMQ_PULL, ZMQ_ROUTER, ZMQ_DEALER, ZMQ_PUB, ...) with
 //  opts (NULL: defaults) applied before it binds or connects to `endpoints` (czmq syntax: a
 //  comma list, '@' = bind, '>' = connect; without a prefix PULL and ROUTER bind, PUSH and
-//  DEALER connect). For an ipc:// bind the parent directory is created first. Returns NULL
+//  DEALER connect; "" leaves the socket unattached). For an ipc:// bind the parent directory
+//  is created first. Returns NULL
 //  (logged, event zmq_socket_failed with the reason) when the endpoint cannot be used.
 //  Caller owns (zsock_destroy).
 zsock_t *zmqx_new (int type, const char *endpoints, const zmqx_opts_t *opts);

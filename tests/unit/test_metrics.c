@@ -395,6 +395,8 @@ test_set_hostile (void)
           .labels = { { "a", "1" }, { "b", "1" }, { "c", "1" }, { "d", "1" }, { "e", "1" },
                       { "f", "1" }, { "g", "1" } } },                   //  7 + 2 extra > 8
         { .name = "zipmine_g", .type = METRICS_GAUGE, .nlabels = 99 },  //  count out of range
+        { .name = "zipmine_g", .type = METRICS_GAUGE, .nlabels = 1,
+          .labels = { { "miner", "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY" } } },
     };
     size_t nbad = sizeof bad / sizeof bad [0];
     CHECK_EQ_INT (metrics_set_add (set, bad, nbad, extra, 2), nbad);
