@@ -294,6 +294,31 @@ s=$(req notmp -H "Content-Type: application/json" --data-binary '{}' "$E/$B")
 expect "POST that is not multipart/form-data -> 412" "$s" 412 notmp PreconditionFailed
 
 # ---- other hostile input
+# keys that would escape or alias s3rver's data directory
+s=$(req trav --path-as-is "${sig[@]}" "${me[@]}" "${unsigned[@]}" -T "$tmp/obj.json" "$E/$B/x/../../../escape")
+expect "PUT key with '..' segments -> 400" "$s" 400 trav InvalidArgument
+s=$(req trav2 "${sig[@]}" "${me[@]}" "${unsigned[@]}" -T "$tmp/obj.json" "$E/$B/x/..%2F..%2F..%2Fescape2")
+expect "PUT key with encoded '..' segments -> 400" "$s" 400 trav2 InvalidArgument
+s=$(req travb --path-as-is "${sig[@]}" "${me[@]}" "${unsigned[@]}" -T "$tmp/obj.json" "$E/../escape3")
+expect "PUT to bucket '..' -> 400" "$s" 400 travb InvalidBucketName
+s=$(req travc "${sig[@]}" "${me[@]}" "${unsigned[@]}" -H "x-amz-copy-source: /$B/..%2F..%2F..%2Fetc%2Fpasswd" \
+    -X PUT "$E/$B/data/copied.json")
+expect "CopyObject from a '..' source -> 400" "$s" 400 travc InvalidArgument
+s=$(req nul "${sig[@]}" "${me[@]}" "${unsigned[@]}" -T "$tmp/obj.json" "$E/$B/data/a%00b")
+expect "PUT key with a NUL byte -> 400 (s3rver alone: 500)" "$s" 400 nul InvalidArgument
+s=$(req dbl "${sig[@]}" "${me[@]}" "${unsigned[@]}" -T "$tmp/obj.json" "$E/$B/data//double")
+expect "PUT key with an empty segment -> 400" "$s" 400 dbl InvalidArgument
+s=$(post p_trav "data/post/../../../escape4" "$tmp/obj.json" --prefix data/post/)
+expect "POST key with '..' segments -> 400" "$s" 400 p_trav InvalidArgument
+if ls "$tmp"/escape* "$tmp"/s3/escape* "$tmp"/s3/data/escape* >/dev/null 2>&1; then
+  fail "nothing written outside the bucket" "$(ls -d "$tmp"/escape* "$tmp"/s3/escape* "$tmp"/s3/data/escape* 2>/dev/null)"
+else
+  pass "nothing written outside the bucket"
+fi
+s=$(req cpok "${sig[@]}" "${me[@]}" "${unsigned[@]}" -H "x-amz-copy-source: /$B/$key" -X PUT "$E/$B/data/copied.json")
+expect "CopyObject inside the bucket (source key with '=')" "$s" 200 cpok
+req cpget "${sig[@]}" "${me[@]}" "${unsigned[@]}" "$E/$B/data/copied.json" >/dev/null
+cmp -s "$tmp/cpget" "$tmp/obj.json" && pass "copied object has the source bytes" || fail "copied object has the source bytes" "content differs"
 s=$(req badpct "${sig[@]}" "${me[@]}" "${unsigned[@]}" "$E/$B/%zz%C3")
 expect "bad percent-encoding in path -> 400" "$s" 400 badpct InvalidURI
 exec 3<>"/dev/tcp/127.0.0.1/${E##*:}" && printf 'GARBAGE\x01\x02 / NOTHTTP\r\n\r\n' >&3 && timeout 5 cat <&3 > "$tmp/garbage"

@@ -334,6 +334,27 @@ function readBody(req, res, ctx, cap, expectContinue) {
   });
 }
 
+// s3rver stores an object as a file named after its key: '..' segments would
+// escape the data directory (path traversal), empty or '.' segments would
+// alias other keys, NUL and very long segments make the filesystem fail (500).
+// S3 accepts such keys; this server refuses them (400).
+function checkBucketKey(bucket, key) {
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) || bucket.includes('..')) {
+    throw new S3Error(400, 'InvalidBucketName', 'The specified bucket is not valid.', { BucketName: bucket });
+  }
+  if (Buffer.byteLength(key) > 1024) throw new S3Error(400, 'KeyTooLongError', 'Your key is too long');
+  const segs = key.split('/');
+  for (let i = 0; i < segs.length; i++) {
+    const g = segs[i];
+    if ((g === '' && i !== segs.length - 1) || g === '.' || g === '..' || g.includes('\0') ||
+        Buffer.byteLength(g) > 200) {
+      throw new S3Error(400, 'InvalidArgument',
+        'This server stores keys as file paths: empty, "." or ".." segments, NUL bytes and segments ' +
+        'over 200 bytes are refused.', { ArgumentName: 'key', ArgumentValue: key });
+    }
+  }
+}
+
 // ---------------------------------------------------------------- SigV4: headers
 
 const headerAuthErr = (msg, extra) => new S3Error(400, 'AuthorizationHeaderMalformed', msg, extra);
@@ -699,7 +720,7 @@ async function postUpload(req, res, ctx, bucket, expectContinue) {
   if (file.filename !== undefined) fields.key = fields.key.split('${filename}').join(file.filename);
   checkPolicy(policy, fields, file.data.length);
   const key = fields.key;
-  if (Buffer.byteLength(key) > 1024) throw new S3Error(400, 'KeyTooLongError', 'Your key is too long');
+  checkBucketKey(bucket, key);
 
   const headers = {
     host: req.headers.host || 'localhost',
@@ -786,7 +807,7 @@ function forwardHeaders(req) {
 
 async function forward(req, res, ctx, body, headerOverrides = {}) {
   if (ctx.listToken) checkContinuationToken(ctx.listToken);
-  const headers = { ...forwardHeaders(req), ...headerOverrides };
+  const headers = { ...forwardHeaders(req), ...ctx.overrides, ...headerOverrides };
   for (const [k, v] of Object.entries(headers)) if (v === undefined) delete headers[k];
   const hadBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
   if (hadBody || body.length > 0) headers['content-length'] = String(body.length);
@@ -811,7 +832,7 @@ function readAll(req, res, ctx, expectContinue) {
 async function handle(req, res, expectContinue) {
   const t0 = process.hrtime.bigint();
   const rid = randomBytes(8).toString('hex').toUpperCase();
-  const ctx = { ak: null, reserved: 0 };
+  const ctx = { ak: null, reserved: 0, overrides: {} };
   let status = 0;
   let reason = '';
   try {
@@ -823,6 +844,17 @@ async function handle(req, res, expectContinue) {
     const segs = pctDecode(rawPath, 'path').split('/');
     const bucket = segs[1] || '';
     const isBucketRoot = bucket !== '' && (segs.length === 2 || (segs.length === 3 && segs[2] === ''));
+    if (bucket !== '') checkBucketKey(bucket, segs.slice(2).join('/'));
+    const copySource = req.headers['x-amz-copy-source'];
+    if (copySource !== undefined) {
+      // S3: "/bucket/key[?versionId=...]", key URL-encoded.  s3rver applies decodeURI
+      // (which leaves %3D, %2B... encoded) and has no versions: it is sent the fully
+      // decoded source re-encoded with encodeURI, which decodeURI undoes exactly.
+      const src = pctDecode(copySource.split('?')[0], 'x-amz-copy-source').replace(/^\//, '');
+      const parts = src.split('/');
+      checkBucketKey(parts[0], parts.slice(1).join('/'));
+      ctx.overrides['x-amz-copy-source'] = '/' + encodeURI(src);
+    }
 
     const hasHeaderAuth = req.headers.authorization !== undefined;
     const hasV4Query = 'X-Amz-Algorithm' in ctx.query || 'X-Amz-Signature' in ctx.query ||
