@@ -989,8 +989,11 @@ s_on_control (sup_t *self)
         }
         else {
             reply.id = req.id;
-            log_info ("control_command", LS ("cmd", proto_command_name (req.cmd)),
-                      LS ("worker", req.worker), LI ("size", req.size));
+            //  status is polled by scripts: keep it out of the info stream.
+            log_write (req.cmd == PROTO_CMD_STATUS ? LOGL_DEBUG : LOGL_INFO, "control_command",
+                       (const log_field_t []) {
+                           LS ("cmd", proto_command_name (req.cmd)), LS ("worker", req.worker),
+                           LI ("size", req.size) }, 3);
             switch (req.cmd) {
                 case PROTO_CMD_STATUS:
                     reply.ok = true;
@@ -1614,6 +1617,10 @@ sup_run (sup_t *self)
         }
         now = clock_mono_ms ();
         sup_http_service (self->http, items + http_at, rc > 0 ? nhttp : 0, now);
+        //  SIGCHLDs coalesce and are read from the signalfd; reaping once more per
+        //  iteration (one WNOHANG syscall) also covers a SIGCHLD taken by a thread that
+        //  did not block it (a library's own thread), which the signalfd would never see.
+        s_reap (self);
         s_tick (self, now);
     }
     free (items);
