@@ -1,0 +1,268 @@
+/*  uploader in s3.mode=grant against the real coordinator binary (its own database, the S3
+    server, a metagraph of dev keys, 60 s epochs) and the real S3 server:
+      - grants are asked with the signed commitment s3:data:access:{coldkey}:{hotkey}:{ts};
+        the objects land under the granted prefix data/hotkey={hotkey}/epoch={epochId}/ at
+        the keys the ledger recorded;
+      - a refused grant (wrong coldkey: 403) leaves an intent and uploads nothing; the next
+        uploader finishes it under the same key;
+      - status reports: IN_PROGRESS with the landed zipcodes, then COMPLETED once every
+        assigned zipcode landed, as the coordinator recorded them; nothing more once
+        COMPLETED was accepted.                                                             */
+#include "common/epoch.h"
+#include "common/http.h"
+#include "common/wallet.h"
+#include "tests/integration/test_uploader_lib.h"
+#include "workers/uploader/uploader.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <sodium.h>
+#include <sys/wait.h>
+#include <time.h>
+
+static pid_t s_child = 0;
+
+static void
+s_kill_child (void)
+{
+    if (s_child > 0)
+        kill (s_child, SIGKILL);
+}
+
+static json_t *
+s_current (const char *base, const wallet_t *w)
+{
+    int64_t ts = (int64_t) time (NULL);
+    char commitment [96], hex [129], url [512];
+    snprintf (commitment, sizeof commitment, "zipcode:assignment:current:%lld", (long long) ts);
+    uint8_t sig [64];
+    CHECK (wallet_sign (w, (const uint8_t *) commitment, strlen (commitment), sig) == 0);
+    sodium_bin2hex (hex, sizeof hex, sig, 64);
+    snprintf (url, sizeof url, "%s/api/v1/zipcode-assignments/current?hotkey=%s&signature=%s"
+                               "&timestamp=%lld", base, wallet_ss58 (w), hex, (long long) ts);
+    http_t *http = http_new (NULL);
+    http_response_t *resp = NULL;
+    CHECK_EQ_INT (http_get (http, url, NULL, &resp), 0);
+    CHECK_EQ_INT (http_response_status (resp), 200);
+    size_t len;
+    const char *body = http_response_body (resp, &len);
+    json_t *doc = json_loadb (body, len, 0, NULL);
+    CHECK (doc);
+    http_response_destroy (&resp);
+    http_destroy (&http);
+    return doc;
+}
+
+typedef struct {
+    int count;
+    char keys [8][512];
+} s_list_t;
+
+static int
+s_collect (void *arg, const s3_object_t *o)
+{
+    s_list_t *l = arg;
+    if (l->count < 8)
+        snprintf (l->keys [l->count], sizeof l->keys [0], "%s", o->key);
+    l->count++;
+    return 0;
+}
+
+static bool
+s_listed (const s_list_t *l, const char *key)
+{
+    for (int i = 0; i < l->count && i < 8; i++)
+        if (strcmp (l->keys [i], key) == 0)
+            return true;
+    return false;
+}
+
+int
+main (void)
+{
+    const char *build = TEST_ENV ("ZM_BUILD_DIR");
+    const char *s3_endpoint = TEST_ENV ("ZM_TEST_S3_ENDPOINT");
+    const char *bucket = TEST_ENV ("ZM_TEST_S3_BUCKET");
+    tdb_t coord_db, miner_db;
+    tdb_create (&coord_db, "upgrant_coord");
+    tdb_create (&miner_db, "upgrant_miner");
+    wallet_t *miner = wallet_new_dev ("upgrant-miner");
+    wallet_t *cold = wallet_new_dev ("upgrant-cold");
+    wallet_t *other = wallet_new_dev ("upgrant-other");
+    char metagraph [] = "/tmp/zm_metagraph_upgrant_XXXXXX";
+    int fd = mkstemp (metagraph);
+    CHECK (fd >= 0);
+    dprintf (fd, "{\"hotkeys\":[{\"hotkey\":\"%s\",\"coldkey\":\"%s\",\"role\":\"miner\"}]}",
+             wallet_ss58 (miner), wallet_ss58 (cold));
+    close (fd);
+
+    int out [2];
+    CHECK (pipe (out) == 0);
+    fflush (stdout);
+    pid_t pid = fork ();
+    CHECK (pid >= 0);
+    if (pid == 0) {
+        dup2 (out [1], 1);
+        close (out [0]);
+        setenv ("ZM_DB_DSN", coord_db.dsn, 1);
+        setenv ("ZM_COORDINATOR_METAGRAPH", metagraph, 1);
+        setenv ("ZM_COORDINATOR_PORT", "0", 1);
+        setenv ("ZM_COORDINATOR_EPOCH_S", "60", 1);
+        setenv ("ZM_S3_ENDPOINT", s3_endpoint, 1);
+        setenv ("ZM_S3_BUCKET", bucket, 1);
+        setenv ("ZM_S3_ACCESS_KEY", getenv ("ZM_TEST_S3_ACCESS_KEY"), 1);
+        setenv ("ZM_S3_SECRET_KEY", getenv ("ZM_TEST_S3_SECRET_KEY"), 1);
+        setenv ("ZM_S3_REGION", getenv ("ZM_TEST_S3_REGION"), 1);
+        char bin [512];
+        snprintf (bin, sizeof bin, "%s/bin/coordinator", build);
+        execl (bin, bin, (char *) NULL);
+        _exit (127);
+    }
+    s_child = pid;
+    atexit (s_kill_child);
+    close (out [1]);
+    FILE *log = fdopen (out [0], "r");
+    char line [4096];
+    int port = 0;
+    bool ready = false;
+    while ((!port || !ready) && fgets (line, sizeof line, log)) {
+        char *p = strstr (line, "\"event\":\"coordinator_listening\"");
+        if (p && (p = strstr (line, "\"port\":")))
+            port = atoi (p + 7);
+        if (strstr (line, "\"event\":\"worker_ready\""))
+            ready = true;
+    }
+    CHECK (port > 0 && ready);
+    fflush (stdout);
+    pid_t drainer = fork ();
+    if (drainer == 0) {
+        while (fgets (line, sizeof line, log))
+            ;
+        _exit (0);
+    }
+    fclose (log);
+    char base [64];
+    snprintf (base, sizeof base, "http://127.0.0.1:%d", port);
+
+    //  the current epoch, with room to finish inside it
+    json_t *epoch_doc = s_current (base, miner);
+    epoch_slot_t slot;
+    epoch_slot_at ((int64_t) time (NULL), 60, &slot);
+    if (slot.end - (int64_t) time (NULL) < 30) {
+        sleep ((unsigned) (slot.end - (int64_t) time (NULL) + 1));
+        json_decref (epoch_doc);
+        epoch_doc = s_current (base, miner);
+    }
+    char epoch [EPOCH_ID_LEN + 1];
+    snprintf (epoch, sizeof epoch, "%s", json_string_value (json_object_get (epoch_doc, "epochId")));
+    json_t *zdocs = json_object_get (epoch_doc, "zipcodes");
+    CHECK (json_array_size (zdocs) >= 4);
+    char zips [4][6];
+    const char *zp [4];
+    for (int i = 0; i < 4; i++) {
+        snprintf (zips [i], 6, "%s",
+                  json_string_value (json_object_get (json_array_get (zdocs, (size_t) i), "zipcode")));
+        zp [i] = zips [i];
+    }
+    printf ("epoch %s, zipcodes %s %s %s %s\n", epoch, zp [0], zp [1], zp [2], zp [3]);
+
+    db_t *check = tdb_connect (&miner_db, "test-check");
+    db_t *coord_check = tdb_connect (&coord_db, "test-check");
+    CHECK_EQ_INT (db_migrate (check), 0);
+    tdb_seed (check, epoch, zp, 4, 60);
+    t_store (check, epoch, zp [0], 100, 10);
+    t_store (check, epoch, zp [1], 200, 7);
+
+    unsetenv ("ZM_S3_ENDPOINT");
+    setenv ("ZM_S3_MODE", "grant", 1);
+    setenv ("ZM_COORDINATOR_URL", base, 1);
+    setenv ("ZM_UPLOADER_STATUS_INTERVAL_MS", "0", 1);
+    setenv ("ZM_S3_TIMEOUT_MS", "5000", 1);
+    zm_config_t cfg;
+    t_config (&cfg);
+    metrics_t *metrics = metrics_new ();
+    db_t *db = tdb_connect (&miner_db, "zipmine-uploader");
+    uploader_t *up = uploader_new (&cfg, &db, miner, wallet_ss58 (cold), metrics);
+    CHECK (up);
+    CHECK_EQ_INT (uploader_sweep (up), 2);
+
+    s3_t *s3 = t_s3 ();
+    char prefix [256];
+    snprintf (prefix, sizeof prefix, "data/hotkey=%s/epoch=%s/", wallet_ss58 (miner), epoch);
+    s_list_t listed = { 0 };
+    CHECK_EQ_INT (s3_list_all (s3, bucket, prefix, 100, s_collect, &listed), 0);
+    CHECK_EQ_INT (listed.count, 2);
+    db_result_t *res = NULL;
+    CHECK_EQ_INT (db_exec (check, "SELECT s3_key FROM miner_uploads WHERE state = 'uploaded'",
+                           0, NULL, &res), 0);
+    CHECK_EQ_INT (db_result_rows (res), 2);
+    for (int i = 0; i < 2; i++)
+        CHECK (s_listed (&listed, db_result_get (res, i, 0)));
+    db_result_destroy (&res);
+    printf ("2 objects landed under %s\n", prefix);
+
+    //  progress report
+    CHECK_EQ_INT (uploader_report (up), 1);
+    CHECK_EQ_INT (tdb_int (coord_check, "SELECT zipcodes_completed FROM coord_miner_status "
+                                        "WHERE status = 'IN_PROGRESS' AND epoch_id = $1",
+                           DB_P (epoch)), 2);
+    CHECK_EQ_INT (tdb_int (coord_check, "SELECT listings_scraped FROM coord_miner_status "
+                                        "WHERE epoch_id = $1", DB_P (epoch)), 17);
+    CHECK_EQ_INT (uploader_report (up), 0);         //  no progress since: nothing sent
+
+    //  a refused grant (this coldkey does not own the hotkey): intent, nothing uploaded
+    t_store (check, epoch, zp [2], 300, 4);
+    db_t *db2 = tdb_connect (&miner_db, "zipmine-uploader");
+    uploader_t *bad = uploader_new (&cfg, &db2, miner, wallet_ss58 (other), metrics);
+    CHECK_EQ_INT (uploader_upload (bad, epoch, zp [2]), RC_RETRY);
+    uploader_destroy (&bad);
+    CHECK_EQ_INT (tdb_int (check, "SELECT count(*) FROM miner_uploads WHERE state = 'uploading'",
+                           0, NULL), 1);
+    memset (&listed, 0, sizeof listed);
+    CHECK_EQ_INT (s3_list_all (s3, bucket, prefix, 100, s_collect, &listed), 0);
+    CHECK_EQ_INT (listed.count, 2);
+    res = NULL;
+    CHECK_EQ_INT (db_exec (check, "SELECT s3_key FROM miner_uploads WHERE state = 'uploading'",
+                           0, NULL, &res), 0);
+    char intent_key [512];
+    snprintf (intent_key, sizeof intent_key, "%s", db_result_get (res, 0, 0));
+    db_result_destroy (&res);
+
+    //  the good uploader finishes it under the same key, then the last zipcode
+    sleep (1);
+    t_store (check, epoch, zp [3], 400, 2);
+    CHECK_EQ_INT (uploader_sweep (up), 2);
+    memset (&listed, 0, sizeof listed);
+    CHECK_EQ_INT (s3_list_all (s3, bucket, prefix, 100, s_collect, &listed), 0);
+    CHECK_EQ_INT (listed.count, 4);
+    CHECK (s_listed (&listed, intent_key));
+    CHECK_EQ_INT (uploader_report (up), 1);
+    CHECK_EQ_INT (tdb_int (coord_check, "SELECT zipcodes_completed FROM coord_miner_status "
+                                        "WHERE status = 'COMPLETED' AND epoch_id = $1",
+                           DB_P (epoch)), 4);
+    CHECK_EQ_INT (tdb_int (check, "SELECT count(*) FROM miner_epochs WHERE status_reported = 'COMPLETED'",
+                           0, NULL), 1);
+    CHECK_EQ_INT (uploader_report (up), 0);
+    printf ("IN_PROGRESS then COMPLETED recorded by the coordinator\n");
+
+    uploader_destroy (&up);
+    metrics_destroy (&metrics);
+    zm_config_free (&cfg);
+    s3_destroy (&s3);
+    CHECK (kill (pid, SIGTERM) == 0);
+    int status = 0;
+    CHECK (waitpid (pid, &status, 0) == pid);
+    s_child = 0;
+    CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    waitpid (drainer, NULL, 0);
+    json_decref (epoch_doc);
+    db_destroy (&check);
+    db_destroy (&coord_check);
+    wallet_destroy (&miner);
+    wallet_destroy (&cold);
+    wallet_destroy (&other);
+    tdb_drop (&miner_db);
+    tdb_drop (&coord_db);
+    unlink (metagraph);
+    TEST_DONE ();
+}
