@@ -381,8 +381,11 @@ s_env_free (char **env)
 static void
 s_child_write_err (const char *what, const char *path, int err)
 {
-    //  Async-signal-safe: no stdio, no malloc.
-    const char *e = strerror (err);
+    //  Async-signal-safe: no stdio, no malloc, no locale (strerrordesc_np is a table
+    //  lookup; strerror may translate).
+    const char *e = strerrordesc_np (err);
+    if (!e)
+        e = "unknown error";
     const char *parts [] = { "zipmined: ", what, " ", path, ": ", e, "\n" };
     for (size_t i = 0; i < sizeof parts / sizeof parts [0]; i++) {
         ssize_t w = write (2, parts [i], strlen (parts [i]));
