@@ -2,7 +2,8 @@
 # zipmined restarts: a SIGKILLed worker is READY again within 2 s (latency measured);
 # `zipminectl restart W` restarts exactly W; a SIGSTOPped worker is caught by missed
 # heartbeats and replaced; `zipminectl scale` grows and shrinks a pool; zipminectl's
-# refusals and usage errors have the right exit codes.
+# refusals and usage errors have the right exit codes; a worker whose loop hangs (process
+# running) is replaced like a SIGSTOPped one.
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "${ZM_SOURCE_DIR:-$HERE/../..}/tests/support/supervisor_lib.sh"
 sup_init
@@ -97,6 +98,24 @@ assert names == ["alpha.0", "beta.0", "pool.0"], names
 assert all (c["state"] == "ready" and c["pid"] > 0 for c in d["children"]), d
 ' || fail "status --json"
 
+kill -TERM "$SUP_PID"
+wait "$SUP_PID"; rc=$?
+[ $rc = 0 ] || fail "zipmined exit $rc after SIGTERM"
+
+# 6. A worker whose loop hangs (running, sockets open, no more heartbeats) is replaced too.
+rm -rf "$T/run"; : > "$T/log"
+sup_link hangs
+export ZM_TEST_MODE="normal,hangs=hang:400"
+sup_start "${SUP_FAST[@]}" --workers alpha,hangs
+first () { grep -o '"event":"child_spawn","worker":"hangs.0","child_pid":[0-9]*' "$T/log" | head -1 | grep -o '[0-9]*$'; }
+wait_until 5000 first || fail "hangs.0 not spawned"
+old=$(first)
+wait_until 8000 sup_ready_new_pid hangs.0 "$old" || fail "hung worker not replaced"
+log_has "\"event\":\"child_heartbeat_lost\",\"worker\":\"hangs.0\",\"child_pid\":$old" \
+    || fail "no child_heartbeat_lost for the hung worker"
+grep -q "\"worker\":\"hangs.0\",\"child_pid\":$old,\"exit\":\"signal 9\"" "$T/log" \
+    || fail "hung worker not SIGKILLed"
+echo "hung worker (loop blocked, process running) detected and replaced"
 kill -TERM "$SUP_PID"
 wait "$SUP_PID"; rc=$?
 [ $rc = 0 ] || fail "zipmined exit $rc after SIGTERM"
