@@ -74,6 +74,14 @@ sup_field () {
     sup_ctl status 2>/dev/null | awk -v id="$1" -v f="$2" '
         $1 == id { if (f == 6) { $1 = $2 = $3 = $4 = $5 = ""; sub (/^ +/, ""); print } else print $f }'
 }
+# A snapshot of `zipminectl status` (one call; zipminectl under ASan on a busy machine takes
+# a good fraction of a second), and fields read from it.
+sup_snap () { sup_ctl status > "$T/snap" 2>/dev/null || : > "$T/snap"; }
+snap_pid () { awk -v id="$1" '$1 == id { print $2 }' "$T/snap"; }
+snap_field () {
+    awk -v id="$1" -v f="$2" '
+        $1 == id { if (f == 6) { $1 = $2 = $3 = $4 = $5 = ""; sub (/^ +/, ""); print } else print $f }' "$T/snap"
+}
 sup_pid ()       { sup_field "$1" 2; }
 sup_state ()     { sup_field "$1" 3; }
 sup_restarts ()  { sup_field "$1" 4; }
