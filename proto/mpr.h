@@ -2,7 +2,7 @@
 
     A cursor over (const uint8_t *, size_t) that reads one msgpack value at a time. It exists
     because msgpack-c's own unpacker trusts length headers: `dd ff ff ff ff` (an array32 of
-    4 294 967 295 elements) makes msgpack_unpack() try to allocate ~64 GiB before it notices
+    4 294 967 295 elements) makes msgpack_unpack_next() ask malloc for 128 GiB before it notices
     the input is 5 bytes long. mpr instead:
 
       - checks every length against the bytes remaining BEFORE the caller can act on it
