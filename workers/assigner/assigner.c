@@ -1,0 +1,550 @@
+/*  assigner: poll, record, lease, expire (assigner.h).
+
+    Everything about a task lives in miner_tasks; this module only holds the scrapers' credits
+    (which scraper may take one task now). Each credit is a proto heartbeat from a scraper's
+    DEALER whose seq counts the tasks that scraper has received: a credit older than the last
+    task sent to it (seq lower) is stale and ignored, so a busy scraper is never sent a second
+    task; a credit with a higher seq means this assigner restarted and forgot, and is taken.  */
+#include "workers/assigner/assigner.h"
+#include "workers/assigner/assign_doc.h"
+
+#include "common/backoff.h"
+#include "common/clock.h"
+#include "common/db.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/rc.h"
+#include "common/wallet.h"
+#include "common/zmqx.h"
+#include "proto/heartbeat.h"
+#include "proto/scrape_task.h"
+
+#include <assert.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TICK_MS             200
+#define EXPIRE_EVERY_MS     500
+#define PEERS_MAX           1024
+#define PEER_ID_MAX         256
+#define LEASES_PER_TICK     64
+
+typedef struct {
+    uint8_t id [PEER_ID_MAX];
+    size_t id_len;
+    uint64_t sent;              //  tasks sent to this peer (as its seq counts them)
+    bool credit;
+    int64_t last_seen;
+} s_peer_t;
+
+struct _assigner_t {
+    worker_t *worker;
+    const zm_config_t *cfg;
+    db_t *db;
+    http_t *http;
+    wallet_t *wallet;
+    char hotkey [SS58_ADDRESS_SIZE + 1];
+    zsock_t *router;
+    bool migrated;
+    bool draining;
+    backoff_t backoff;
+    int64_t next_poll;
+    int64_t next_expire;
+    s_peer_t *peers;
+    size_t npeers;
+
+    metrics_series_t *m_poll_ok, *m_poll_err, *m_leases, *m_expired, *m_failed;
+    metrics_series_t *m_idle, *m_epochs;
+};
+
+//  ---------------------------------------------------------------------------------------
+//  Polling the coordinator
+
+static bool
+s_cancelled (void *arg)
+{
+    return ((assigner_t *) arg)->draining;
+}
+
+//  Records the epoch and its tasks in one transaction. Returns 0 (new_p: the epoch is new),
+//  RC_RETRY, or RC_ERR.
+static int
+s_record (assigner_t *self, const assign_doc_t *doc, const char *body, bool *new_p)
+{
+    char target [24], tol [32], *zips = malloc (doc->nzips * 6 + 3);
+    char *exp = malloc (doc->nzips * 8 + 3);
+    assert (zips && exp);
+    snprintf (target, sizeof target, "%lld", (long long) doc->target);
+    snprintf (tol, sizeof tol, "%.17g", doc->tolerance);
+    size_t zw = 0, ew = 0;
+    zips [zw++] = '{';
+    exp [ew++] = '{';
+    for (size_t i = 0; i < doc->nzips; i++) {
+        zw += (size_t) sprintf (zips + zw, "%s%s", i ? "," : "", doc->zips [i].zipcode);
+        ew += (size_t) sprintf (exp + ew, "%s%lld", i ? "," : "", (long long) doc->zips [i].expected);
+    }
+    zips [zw++] = '}';
+    zips [zw] = 0;
+    exp [ew++] = '}';
+    exp [ew] = 0;
+    db_result_t *res = NULL;
+    int rc = db_begin (self->db);
+    if (rc == 0)
+        rc = db_exec (self->db,
+            "INSERT INTO miner_epochs (epoch_id, nonce, epoch_start, epoch_end, "
+            "submission_deadline, target_listings, tolerance_percent, assignment) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) ON CONFLICT (epoch_id) DO NOTHING "
+            "RETURNING epoch_id",
+            DB_P (doc->epoch_id, doc->nonce, doc->epoch_start, doc->epoch_end, doc->deadline,
+                  target, tol, body), &res);
+    if (rc == 0) {
+        *new_p = db_result_rows (res) == 1;
+        db_result_destroy (&res);
+        rc = db_exec (self->db,
+            "INSERT INTO miner_tasks (epoch_id, zipcode, expected_listings) "
+            "SELECT $1, z, e FROM unnest ($2::text[], $3::int[]) AS u (z, e) "
+            "ON CONFLICT DO NOTHING", DB_P (doc->epoch_id, zips, exp), NULL);
+    }
+    if (rc == 0)
+        rc = db_commit (self->db);
+    if (rc != 0)
+        db_rollback (self->db);
+    free (zips);
+    free (exp);
+    return rc;
+}
+
+//  One poll. Returns the delay before the next one.
+static int64_t
+s_poll (assigner_t *self)
+{
+    const zm_config_t *cfg = self->cfg;
+    int64_t ts = (int64_t) time (NULL);
+    char commitment [64], sighex [2 * SR25519_SIGNATURE_SIZE + 1], url [1024];
+    snprintf (commitment, sizeof commitment, "zipcode:assignment:current:%lld", (long long) ts);
+    uint8_t sig [SR25519_SIGNATURE_SIZE];
+    if (wallet_sign (self->wallet, (const uint8_t *) commitment, strlen (commitment), sig) != 0) {
+        log_error ("assignment_sign_failed");
+        return backoff_next (&self->backoff);
+    }
+    sodium_bin2hex (sighex, sizeof sighex, sig, sizeof sig);
+    snprintf (url, sizeof url, "%s/api/v1/zipcode-assignments/current?hotkey=%s&signature=%s"
+              "&timestamp=%lld", cfg->coordinator_url, self->hotkey, sighex, (long long) ts);
+    http_response_t *resp = NULL;
+    int rc = http_get (self->http, url, NULL, &resp);
+    long status = resp ? http_response_status (resp) : 0;
+    int64_t delay = -1;
+    if (rc == 0 && status == 200) {
+        size_t len = 0;
+        const char *body = http_response_body (resp, &len);
+        assign_doc_t doc;
+        char err [256];
+        if (assign_doc_parse (body, len, &doc, err, sizeof err) != 0)
+            log_error ("assignment_malformed", LS ("reason", err));
+        else {
+            bool is_new = false;
+            int drc = s_record (self, &doc, body, &is_new);
+            if (drc == 0) {
+                if (is_new) {
+                    log_info ("assignment_recorded", LS ("epoch", doc.epoch_id),
+                              LI ("zipcodes", (int64_t) doc.nzips), LI ("target", doc.target),
+                              LS ("deadline", doc.deadline));
+                    metrics_inc (self->m_epochs);
+                }
+                backoff_reset (&self->backoff);
+                delay = cfg->assigner_poll_ms;
+                metrics_inc (self->m_poll_ok);
+            }
+            else
+                log_warn ("assignment_record_failed", LS ("epoch", doc.epoch_id),
+                          LS ("error", db_error (self->db)));
+            assign_doc_free (&doc);
+        }
+    }
+    else {
+        log_warn ("assignment_poll_failed", LI ("status", status),
+                  LS ("error", rc != 0 ? http_error (self->http) : "unexpected status"));
+        const char *ra = (status == 429 && resp) ? http_response_header (resp, "Retry-After")
+                                                 : NULL;
+        if (ra) {
+            long long s = atoll (ra);
+            if (s > 0 && s <= 3600)
+                delay = s * 1000;
+        }
+    }
+    http_response_destroy (&resp);
+    if (delay < 0) {
+        metrics_inc (self->m_poll_err);
+        delay = backoff_next (&self->backoff);
+    }
+    return delay;
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Leases
+
+static void
+s_expire (assigner_t *self)
+{
+    char attempts [24], grace [24];
+    snprintf (attempts, sizeof attempts, "%lld", (long long) self->cfg->assigner_attempts);
+    snprintf (grace, sizeof grace, "%lld", (long long) self->cfg->assigner_scraped_grace_ms);
+    db_result_t *res = NULL;
+    int rc = db_exec (self->db,
+        "UPDATE miner_tasks SET "
+        "  status = CASE WHEN attempts >= $1::int THEN 'failed' ELSE 'pending' END, "
+        "  reason = CASE WHEN status = 'leased' THEN 'lease expired' "
+        "           ELSE 'scraped but not stored before the lease ended' END "
+        "           || ' (attempt ' || attempts || ')', "
+        "  lease_id = NULL, lease_deadline = NULL, updated_at = now () "
+        "WHERE (status = 'leased' AND lease_deadline < now ()) "
+        "   OR (status = 'scraped' AND lease_deadline "
+        "       + $2::bigint * interval '1 millisecond' < now ()) "
+        "RETURNING epoch_id, zipcode, status, attempts, reason",
+        DB_P (attempts, grace), &res);
+    if (rc != 0) {
+        log_warn ("lease_expiry_failed", LS ("error", db_error (self->db)));
+        return;
+    }
+    for (int r = 0; r < db_result_rows (res); r++) {
+        int64_t n = 0;
+        db_result_int64 (res, r, 3, &n);
+        bool failed = strcmp (db_result_get (res, r, 2), "failed") == 0;
+        log_warn (failed ? "task_failed" : "lease_expired",
+                  LS ("epoch", db_result_get (res, r, 0)), LS ("zipcode", db_result_get (res, r, 1)),
+                  LI ("attempts", n), LS ("reason", db_result_get (res, r, 4)));
+        metrics_inc (self->m_expired);
+        if (failed)
+            metrics_inc (self->m_failed);
+    }
+    db_result_destroy (&res);
+}
+
+//  Leases one pending task to peer. Returns 1 when a task was sent, 0 when none is pending,
+//  -1 on a failure (database or send).
+static int
+s_lease_one (assigner_t *self, s_peer_t *peer)
+{
+    char lease_ms [24], to [PEER_ID_MAX + 1];
+    snprintf (lease_ms, sizeof lease_ms, "%lld", (long long) self->cfg->assigner_lease_ms);
+    size_t n = peer->id_len < PEER_ID_MAX ? peer->id_len : PEER_ID_MAX;
+    for (size_t i = 0; i < n; i++)
+        to [i] = (peer->id [i] >= 0x20 && peer->id [i] < 0x7f) ? (char) peer->id [i] : '?';
+    to [n] = 0;
+    db_result_t *res = NULL;
+    int rc = db_exec (self->db,
+        "UPDATE miner_tasks t SET status = 'leased', "
+        "  lease_id = nextval ('miner_lease_seq')::text, "
+        "  lease_deadline = now () + $1::bigint * interval '1 millisecond', "
+        "  attempts = t.attempts + 1, leased_at = now (), leased_to = $2, updated_at = now () "
+        "FROM (SELECT mt.epoch_id, mt.zipcode FROM miner_tasks mt "
+        "      JOIN miner_epochs e USING (epoch_id) "
+        "      WHERE mt.status = 'pending' AND e.submission_deadline > now () "
+        "      ORDER BY e.epoch_start, mt.attempts, mt.zipcode LIMIT 1 "
+        "      FOR UPDATE OF mt SKIP LOCKED) s "
+        "WHERE t.epoch_id = s.epoch_id AND t.zipcode = s.zipcode "
+        "RETURNING t.epoch_id, t.zipcode, t.expected_listings, t.lease_id, "
+        "  (extract (epoch FROM t.lease_deadline) * 1000)::bigint, t.attempts",
+        DB_P (lease_ms, to), &res);
+    if (rc != 0) {
+        log_warn ("lease_failed", LS ("error", db_error (self->db)));
+        return -1;
+    }
+    if (db_result_rows (res) == 0) {
+        db_result_destroy (&res);
+        return 0;
+    }
+    proto_scrape_task_t task = { 0 };
+    int64_t expected = 0, lease = 0, deadline = 0, attempt = 0;
+    snprintf (task.epoch, sizeof task.epoch, "%s", db_result_get (res, 0, 0));
+    snprintf (task.zipcode, sizeof task.zipcode, "%s", db_result_get (res, 0, 1));
+    db_result_int64 (res, 0, 2, &expected);
+    db_result_int64 (res, 0, 3, &lease);
+    db_result_int64 (res, 0, 4, &deadline);
+    db_result_int64 (res, 0, 5, &attempt);
+    db_result_destroy (&res);
+    task.target = (uint32_t) (expected < 1 ? 1 : expected > PROTO_TARGET_MAX ? PROTO_TARGET_MAX
+                                                                            : expected);
+    task.lease_id = (uint64_t) lease;
+    task.lease_deadline_ms = deadline;
+    task.attempt = (uint32_t) (attempt < 1 ? 1 : attempt > PROTO_ATTEMPT_MAX ? PROTO_ATTEMPT_MAX
+                                                                            : attempt);
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    proto_err_t err;
+    rc = proto_scrape_task_encode (&task, &sbuf, &err);
+    if (rc == 0)
+        rc = zmqx_send_routed (self->router, peer->id, peer->id_len, sbuf.data, sbuf.size,
+                               ZMQX_FRAME_MAX_DEFAULT, ZMQ_DONTWAIT);
+    msgpack_sbuffer_destroy (&sbuf);
+    peer->credit = false;
+    if (rc != 0) {
+        //  the scraper is gone: give the lease back at once rather than wait for its expiry
+        char lease_txt [24];
+        snprintf (lease_txt, sizeof lease_txt, "%lld", (long long) lease);
+        db_exec (self->db,
+            "UPDATE miner_tasks SET status = 'pending', lease_id = NULL, lease_deadline = NULL, "
+            "attempts = GREATEST (attempts - 1, 0), leased_to = NULL, updated_at = now () "
+            "WHERE epoch_id = $1 AND zipcode = $2 AND lease_id = $3 AND status = 'leased'",
+            DB_P (task.epoch, task.zipcode, lease_txt), NULL);
+        log_warn ("lease_send_failed", LS ("zipcode", task.zipcode), LS ("scraper", to));
+        return -1;
+    }
+    peer->sent++;
+    metrics_inc (self->m_leases);
+    log_info ("task_leased", LS ("epoch", task.epoch), LS ("zipcode", task.zipcode),
+              LI ("lease_id", lease), LI ("attempt", task.attempt), LI ("target", task.target),
+              LS ("scraper", to));
+    return 1;
+}
+
+static void
+s_lease_all (assigner_t *self)
+{
+    if (!self->migrated || self->draining)
+        return;
+    int sent = 0;
+    size_t idle = 0;
+    for (size_t i = 0; i < self->npeers && sent < LEASES_PER_TICK; i++) {
+        if (!self->peers [i].credit)
+            continue;
+        int rc = s_lease_one (self, &self->peers [i]);
+        if (rc == 0) {
+            idle++;
+            //  nothing pending: the remaining credits stay for later
+            for (size_t k = i + 1; k < self->npeers; k++)
+                idle += self->peers [k].credit;
+            break;
+        }
+        if (rc < 0 && !db_connected (self->db))
+            break;
+        sent += rc > 0;
+    }
+    metrics_set (self->m_idle, (double) idle);
+}
+
+static s_peer_t *
+s_peer (assigner_t *self, const uint8_t *id, size_t id_len)
+{
+    for (size_t i = 0; i < self->npeers; i++)
+        if (self->peers [i].id_len == id_len && memcmp (self->peers [i].id, id, id_len) == 0)
+            return &self->peers [i];
+    size_t slot = self->npeers;
+    if (slot == PEERS_MAX) {
+        slot = 0;               //  full: forget the peer silent longest
+        for (size_t i = 1; i < self->npeers; i++)
+            if (self->peers [i].last_seen < self->peers [slot].last_seen)
+                slot = i;
+    }
+    else
+        self->npeers++;
+    s_peer_t *p = &self->peers [slot];
+    memset (p, 0, sizeof *p);
+    memcpy (p->id, id, id_len);
+    p->id_len = id_len;
+    p->sent = UINT64_MAX;       //  unknown: the first credit sets it
+    return p;
+}
+
+static int
+s_on_credit (worker_t *worker, zsock_t *sock, void *arg)
+{
+    (void) worker;
+    assigner_t *self = arg;
+    uint8_t id [PEER_ID_MAX];
+    size_t id_len = 0;
+    zmqx_frame_t frame;
+    int rc = zmqx_recv_routed (sock, id, sizeof id, &id_len, &frame, 65536, ZMQ_DONTWAIT);
+    if (rc != 0)
+        return rc == -1 ? -1 : 0;
+    proto_heartbeat_t hb;
+    proto_err_t err;
+    rc = proto_heartbeat_decode (zmqx_frame_data (&frame), zmqx_frame_size (&frame), &hb, &err);
+    zmqx_frame_close (&frame);
+    if (rc != 0) {
+        log_warn ("credit_malformed", LS ("reason", err.reason));
+        return 0;
+    }
+    if (hb.state == PROTO_WORKER_READY) {
+        s_peer_t *p = s_peer (self, id, id_len);
+        p->last_seen = clock_mono_ms ();
+        if (p->sent == UINT64_MAX || hb.seq >= p->sent) {
+            p->sent = hb.seq;
+            p->credit = true;
+        }
+    }
+    proto_heartbeat_free (&hb);
+    s_lease_all (self);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------------------------
+
+static void
+s_log_cached (assigner_t *self)
+{
+    db_result_t *res = NULL;
+    if (db_exec (self->db,
+            "SELECT e.epoch_id, count (t.zipcode), "
+            "  count (t.zipcode) FILTER (WHERE t.status IN ('pending', 'leased')) "
+            "FROM miner_epochs e LEFT JOIN miner_tasks t USING (epoch_id) "
+            "WHERE e.submission_deadline > now () GROUP BY e.epoch_id "
+            "ORDER BY e.epoch_id DESC LIMIT 1", 0, NULL, &res) == 0
+    &&  db_result_rows (res) == 1) {
+        int64_t tasks = 0, open = 0;
+        db_result_int64 (res, 0, 1, &tasks);
+        db_result_int64 (res, 0, 2, &open);
+        log_info ("assignment_cached", LS ("epoch", db_result_get (res, 0, 0)),
+                  LI ("tasks", tasks), LI ("open", open));
+    }
+    db_result_destroy (&res);
+}
+
+static int
+s_tick (worker_t *worker, void *arg)
+{
+    assigner_t *self = arg;
+    if (self->draining)
+        return 0;
+    int64_t now = clock_mono_ms ();
+    if (!self->migrated) {
+        int rc = db_migrate (self->db);
+        if (rc == RC_ERR) {
+            log_error ("db_migrate_failed", LS ("error", db_error (self->db)));
+            worker_exit (worker, EXIT_CONFIG);
+            return 0;
+        }
+        if (rc != 0)
+            return 0;
+        self->migrated = true;
+        s_log_cached (self);
+        worker_ready (worker);
+    }
+    if (now >= self->next_poll) {
+        int64_t delay = s_poll (self);
+        self->next_poll = clock_mono_ms () + delay;
+    }
+    if (now >= self->next_expire) {
+        s_expire (self);
+        self->next_expire = now + EXPIRE_EVERY_MS;
+    }
+    s_lease_all (self);
+    return 0;
+}
+
+void
+assigner_drain (worker_t *worker, void *arg)
+{
+    assigner_t *self = arg;
+    self->draining = true;
+    worker_remove_reader (worker, self->router);
+    worker_drained (worker);
+}
+
+assigner_t *
+assigner_new (worker_t *worker, bool *config_error)
+{
+    const zm_config_t *cfg = worker_config (worker);
+    *config_error = false;
+    assigner_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->worker = worker;
+    self->cfg = cfg;
+    self->peers = calloc (PEERS_MAX, sizeof *self->peers);
+    assert (self->peers);
+    const char *reason = NULL;
+    char err [256], ep [ZMQX_ENDPOINT_MAX], bind [ZMQX_ENDPOINT_MAX + 1];
+    self->wallet = wallet_load (cfg->wallet_path, cfg->wallet_name, cfg->wallet_hotkey, &reason);
+    if (!self->wallet) {
+        log_error ("hotkey_load_failed", LS ("wallet", cfg->wallet_name),
+                   LS ("hotkey", cfg->wallet_hotkey), LS ("reason", reason));
+        *config_error = true;
+        goto fail;
+    }
+    if (wallet_address (self->wallet, (unsigned) cfg->ss58_prefix, self->hotkey,
+                        sizeof self->hotkey) != 0) {
+        log_error ("config_invalid", LS ("key", "ss58.prefix"));
+        *config_error = true;
+        goto fail;
+    }
+    self->db = db_new (cfg->db_dsn, "zipmine-assigner", cfg->db_connect_timeout_s,
+                       cfg->db_statement_timeout_ms, err, sizeof err);
+    if (!self->db) {
+        log_error ("config_invalid", LS ("key", "db.dsn"), LS ("reason", err));
+        *config_error = true;
+        goto fail;
+    }
+    if (zmqx_endpoint (ep, sizeof ep, cfg->run_dir, cfg->node_name, cfg->assigner_endpoint,
+                       err, sizeof err) != 0) {
+        log_error ("config_invalid", LS ("key", "assigner.endpoint"), LS ("reason", err));
+        *config_error = true;
+        goto fail;
+    }
+    http_options_t hopts;
+    http_options_defaults (&hopts);
+    hopts.max_attempts = 1;             //  the poll schedule is the retry policy
+    //  the poll runs on the loop thread: it must end before the supervisor misses our
+    //  heartbeats (README.md, "Limits")
+    int64_t budget = cfg->heartbeat_ms * (cfg->heartbeat_misses - 1) - 200;
+    if (budget < 500)
+        budget = 500;
+    hopts.timeout_ms = cfg->http_timeout_ms < budget ? cfg->http_timeout_ms : budget;
+    hopts.deadline_ms = hopts.timeout_ms;
+    hopts.connect_timeout_ms = hopts.timeout_ms;
+    hopts.max_body = ASSIGN_DOC_BYTES_MAX;
+    hopts.user_agent = "zipmine-assigner";
+    self->http = http_new (&hopts);
+    if (!self->http)
+        goto fail;
+    http_set_cancel (self->http, s_cancelled, self);
+    int64_t base = cfg->assigner_poll_ms < 1000 ? cfg->assigner_poll_ms : 1000;
+    int64_t cap = cfg->assigner_poll_ms > 60000 ? cfg->assigner_poll_ms : 60000;
+    backoff_init (&self->backoff, base, cap, 0);
+    zmqx_opts_t opts = zmqx_opts_default ();
+    opts.sndtimeo_ms = 0;
+    snprintf (bind, sizeof bind, "@%s", ep);
+    self->router = zmqx_new (ZMQ_ROUTER, bind, &opts);
+    if (!self->router)
+        goto fail;
+    metrics_t *m = worker_metrics (worker);
+    metrics_family_t *polls = metrics_counter (m, "zipmine_assigner_polls_total",
+                                               "coordinator assignment polls", "result");
+    self->m_poll_ok = metrics_series (polls, "ok");
+    self->m_poll_err = metrics_series (polls, "error");
+    self->m_leases = metrics_series (metrics_counter (m, "zipmine_assigner_leases_total",
+                                     "scrape tasks leased", NULL));
+    self->m_expired = metrics_series (metrics_counter (m, "zipmine_assigner_leases_expired_total",
+                                      "leases that ran out without a result", NULL));
+    self->m_failed = metrics_series (metrics_counter (m, "zipmine_assigner_tasks_failed_total",
+                                     "tasks failed by the assigner after their last lease", NULL));
+    self->m_idle = metrics_series (metrics_gauge (m, "zipmine_assigner_idle_scrapers",
+                                   "scrapers waiting for a task", NULL));
+    self->m_epochs = metrics_series (metrics_counter (m, "zipmine_assigner_epochs_total",
+                                     "epochs recorded", NULL));
+    worker_add_reader (worker, self->router, s_on_credit, self);
+    worker_set_tick (worker, TICK_MS, s_tick, self);
+    log_info ("assigner_started", LS ("endpoint", ep), LS ("coordinator", cfg->coordinator_url),
+              LI ("lease_ms", cfg->assigner_lease_ms), LI ("attempts", cfg->assigner_attempts));
+    return self;
+fail:
+    assigner_destroy (&self);
+    return NULL;
+}
+
+void
+assigner_destroy (assigner_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    assigner_t *self = *self_p;
+    zsock_destroy (&self->router);
+    http_destroy (&self->http);
+    db_destroy (&self->db);
+    wallet_destroy (&self->wallet);
+    free (self->peers);
+    free (self);
+    *self_p = NULL;
+}
