@@ -15,7 +15,8 @@
     reset after restart.reset.ms READY. More than restart.intensity crash restarts within
     restart.period.ms across the node stop every child in reverse order and make sup_run
     return 1. SIGTERM/SIGINT (or `zipminectl stop`) stop every child in reverse order and make
-    sup_run return 0 once all are reaped (at most shutdown.budget.ms + a second later).
+    sup_run return 0 once all are reaped: stragglers are SIGKILLed at shutdown.budget.ms, so the
+    node is down shortly after it; a second SIGTERM/SIGINT SIGKILLs them at once.
 
     One zmq_poll loop drives everything: the signalfd (SIGTERM, SIGINT, SIGCHLD, SIGHUP),
     the heartbeat ROUTER (ipc://<run.dir>/<node.name>/sup.ipc), the control ROUTER
