@@ -11,6 +11,7 @@
         int  proto_<x>_decode (const uint8_t *data, size_t size, proto_<x>_t *out,
                                proto_err_t *err);
         void proto_<x>_free (proto_<x>_t *msg);
+        bool proto_<x>_equal (const proto_<x>_t *a, const proto_<x>_t *b);
 
     encode checks the message against the same bounds the decoder enforces (so whatever we send
     decodes), then appends exactly one framed message to `out` (the caller owns the sbuffer:
@@ -27,7 +28,11 @@
     owns nothing, so it is also safe on a message you built yourself for encode). Strings of
     decoded messages are NUL-terminated, valid UTF-8 and contain no NUL bytes.
 
-    err may be NULL everywhere.                                                               */
+    equal compares field by field (doubles bit for bit); the tests and fuzz targets use it
+    for the round-trip property decode -> encode -> decode.
+
+    err may be NULL everywhere. Nothing in proto/ keeps global state; all of it is reentrant.
+    The schema table of every family is proto/README.md.                                      */
 #ifndef ZM_PROTO_PROTO_H
 #define ZM_PROTO_PROTO_H
 
