@@ -76,9 +76,10 @@ t1=$(now_ms)
 echo "/livez with a silent client connected: $(( $(now_ms) - t1 )) ms"
 exec 5>&-
 
-# zipminectl: node gone -> exit 1 with a clear message.
-kill -TERM "$SUP_PID"; wait "$SUP_PID"; rc=$?
-[ $rc = 0 ] || fail "node exit $rc"
+# zipminectl: node gone -> exit 1 with a clear message. (SIGINT stops a node as SIGTERM does.)
+kill -INT "$SUP_PID"; wait "$SUP_PID"; rc=$?
+[ $rc = 0 ] || fail "node exit $rc after SIGINT"
+log_has '"event":"node_signal","signal":"SIGINT"' || fail "no node_signal SIGINT"
 rm -f "$T/run/tn/ctl.ipc"
 sup_ctl status 2>"$T/err"; rc=$?
 [ $rc = 1 ] && grep -q "not running" "$T/err" || fail "zipminectl on a stopped node: rc $rc, $(cat "$T/err")"

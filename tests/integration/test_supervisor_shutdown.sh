@@ -1,7 +1,8 @@
 #!/bin/bash
 # zipmined shutdown: SIGTERM drains every worker (a worker ignoring SIGTERM is SIGKILLed
 # after shutdown.budget.ms), the whole node ends within 25 s with exit 0 and no process left;
-# SIGKILL of the supervisor itself (parent death) makes every worker exit.
+# SIGKILL of the supervisor itself (parent death) makes every worker exit; a second SIGTERM
+# while draining SIGKILLs the stragglers at once.
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "${ZM_SOURCE_DIR:-$HERE/../..}/tests/support/supervisor_lib.sh"
 sup_init
@@ -58,4 +59,22 @@ t0=$(now_ms)
 echo "zipminectl against a dead node: exit $rc after $(( $(now_ms) - t0 )) ms: $(cat "$T/err")"
 [ $rc = 1 ] && grep -q "is zipmined running" "$T/err" || fail "zipminectl on a dead node"
 
+# C. a second SIGTERM while draining does not wait for the budget: SIGKILL at once.
+rm -rf "$T/run"; : > "$T/log"
+export ZM_TEST_MODE="normal,stubborn=ignoreterm"
+sup_start "${SUP_FAST[@]}" --shutdown.budget.ms 15000 --workers a,stubborn
+wait_until 10000 sup_ready_count_is 2 || fail "children not READY"
+pids=$(sup_child_pids); record_pids $pids
+t0=$(now_ms)
+kill -TERM "$SUP_PID"
+wait_until 5000 log_has '"event":"child_sigterm","worker":"a.0"' || fail "no SIGTERM sent"
+kill -TERM "$SUP_PID"
+wait_until 8000 bash -c "! kill -0 $SUP_PID" || fail "second SIGTERM did not end the node"
+wait "$SUP_PID"; rc=$?
+dt=$(( $(now_ms) - t0 ))
+echo "two SIGTERMs: node down after ${dt} ms (budget 15000 ms), exit $rc"
+[ $rc = 0 ] || fail "exit $rc"
+[ "$dt" -lt 10000 ] || fail "node waited for the budget despite a second SIGTERM"
+log_has '"event":"node_signal_escalate"' || fail "no node_signal_escalate event"
+for p in $pids; do kill -0 "$p" 2>/dev/null && fail "worker pid $p outlived the node"; done
 echo "PASS test_supervisor_shutdown"
