@@ -193,8 +193,8 @@ s_store (storage_t *self, const proto_listing_batch_t *b, const char *const *tex
         return s_refuse (self, result, refuse, b, refuse == STORAGE_CLOSED
                          ? "task is already complete" : "lease superseded");
     }
-    rc = db_exec (self->db, "CREATE TEMP TABLE IF NOT EXISTS storage_in (listing_id text, doc text) "
-                            "ON COMMIT DELETE ROWS", 0, NULL, NULL);
+    rc = db_exec (self->db, "CREATE TEMP TABLE IF NOT EXISTS storage_in "
+                            "(listing_id text, doc text) ON COMMIT DELETE ROWS", 0, NULL, NULL);
     if (rc == 0)
         rc = db_copy_begin (self->db, "COPY storage_in (listing_id, doc) FROM STDIN", false);
     if (rc != 0)

@@ -156,6 +156,14 @@ main (int argc, char **argv)
         goto out;
     log_info ("uploader_started", LS ("mode", cfg->s3_mode),
               LB ("coldkey_known", *coldkey != 0));
+    //  S3 and coordinator calls run on this loop: one longer than the heartbeat budget gets
+    //  the worker killed (safely: the ledger resumes), so say so up front
+    int64_t budget = cfg->heartbeat_ms * cfg->heartbeat_misses;
+    if (worker_supervised (worker)
+    &&  (cfg->s3_timeout_ms >= budget || cfg->http_timeout_ms >= budget))
+        log_warn ("uploader_timeouts_exceed_heartbeat_budget",
+                  LI ("s3_timeout_ms", cfg->s3_timeout_ms),
+                  LI ("http_timeout_ms", cfg->http_timeout_ms), LI ("budget_ms", budget));
     worker_set_drain (worker, s_drain, &app);
     worker_set_tick (worker, 250, s_tick, &app);
     s_tick (worker, &app);

@@ -115,7 +115,8 @@ uploader_new (const zm_config_t *cfg, db_t **db_p, const wallet_t *wallet, const
         free (self);
         return NULL;
     }
-    if (self->direct && (!*cfg->s3_endpoint || !*cfg->s3_bucket || s_make_s3 (self, cfg->s3_endpoint))) {
+    if (self->direct
+    &&  (!*cfg->s3_endpoint || !*cfg->s3_bucket || s_make_s3 (self, cfg->s3_endpoint))) {
         log_error ("config_invalid", LS ("key", "s3.endpoint"),
                    LS ("reason", "s3.mode=direct needs a valid s3.endpoint and s3.bucket"));
         free (self->coldkey);
@@ -538,9 +539,9 @@ uploader_upload (uploader_t *self, const char *epoch, const char *zipcode)
     if (!intent) {
         uploader_key (self->hotkey, epoch, zipcode, submitted_s, key, sizeof key);
         rc = db_exec (self->db,
-                      "INSERT INTO miner_uploads (epoch_id, zipcode, s3_key, sha256, listing_count, "
-                      "bytes, state, submitted_at) VALUES ($1, $2, $3, $4, $5::integer, "
-                      "$6::bigint, 'uploading', to_timestamp($7::bigint))",
+                      "INSERT INTO miner_uploads (epoch_id, zipcode, s3_key, sha256, "
+                      "listing_count, bytes, state, submitted_at) VALUES ($1, $2, $3, $4, "
+                      "$5::integer, $6::bigint, 'uploading', to_timestamp($7::bigint))",
                       DB_P (epoch, zipcode, key, sha, count_text, bytes, submitted), NULL);
         if (rc != 0) {
             free (body.data);
@@ -687,7 +688,8 @@ s_report_one (uploader_t *self, const char *epoch, const char *status, int64_t l
                                                                 : "refused"));
     if (!ok) {
         log_warn ("status_report_failed", LS ("epoch", epoch), LS ("status", status),
-                  LI ("http", code), LS ("reason", doc ? s_message (doc) : http_error (self->http)));
+                  LI ("http", code),
+                  LS ("reason", doc ? s_message (doc) : http_error (self->http)));
         json_decref (doc);
         return rc == RC_RETRY || code == 0 ? RC_RETRY : RC_ERR;
     }
@@ -714,8 +716,10 @@ uploader_report (uploader_t *self)
     //  epochs not yet reported COMPLETED whose deadline is at most an hour gone
     int rc = db_exec (self->db,
                       "SELECT e.epoch_id, count(*), count(*) FILTER (WHERE t.status = 'uploaded'), "
-                      "coalesce(sum(t.listing_count) FILTER (WHERE t.status IN ('stored', 'uploaded')), 0), "
-                      "coalesce(json_agg(t.zipcode ORDER BY t.zipcode) FILTER (WHERE t.status = 'uploaded'), '[]')::text, "
+                      "coalesce(sum(t.listing_count) "
+                      "  FILTER (WHERE t.status IN ('stored', 'uploaded')), 0), "
+                      "coalesce(json_agg(t.zipcode ORDER BY t.zipcode) "
+                      "  FILTER (WHERE t.status = 'uploaded'), '[]')::text, "
                       "coalesce(e.status_reported_uploads, -1), "
                       "e.status_reported_at IS NULL OR e.status_reported_at "
                       "  <= now() - make_interval(secs => $1::bigint / 1000.0) "
