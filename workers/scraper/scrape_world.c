@@ -21,11 +21,18 @@
 #define PAGE_DEPTH_MAX  20
 #define PAGES_MAX       100000
 
+typedef struct {
+    const atomic_bool *cancel;
+    int64_t deadline;           //  monotonic ms
+} s_stop_t;
+
+//  Polled by the HTTP client during transfers and retry waits: the worker stopping, or the
+//  job's time used up, ends the request within 100 ms.
 static bool
-s_cancelled (void *arg)
+s_stop (void *arg)
 {
-    const atomic_bool *cancel = arg;
-    return cancel && atomic_load (cancel);
+    const s_stop_t *stop = arg;
+    return (stop->cancel && atomic_load (stop->cancel)) || clock_mono_ms () >= stop->deadline;
 }
 
 void
@@ -43,7 +50,8 @@ scrape_world_run (const scrape_job_t *job, scrape_sink_t *sink, int64_t deadline
         snprintf (outcome->reason, sizeof outcome->reason, "http client failed to start");
         return;
     }
-    http_set_cancel (http, s_cancelled, (void *) job->cancel);
+    s_stop_t stop_ctx = { .cancel = job->cancel, .deadline = deadline };
+    http_set_cancel (http, s_stop, &stop_ctx);
     uint64_t wanted = job->task.target;
     bool failed = false;
     for (int page = 1; page <= PAGES_MAX && scrape_sink_accepted (sink) < wanted; page++) {
@@ -70,6 +78,10 @@ scrape_world_run (const scrape_job_t *job, scrape_sink_t *sink, int64_t deadline
             if (rc == 0 && status != 404)
                 snprintf (outcome->reason, sizeof outcome->reason, "world page %d: status %ld",
                           page, status);
+            if (rc != 0 && clock_mono_ms () >= deadline)
+                snprintf (outcome->reason, sizeof outcome->reason,
+                          "timeout after %lld ms: world page %d not answered",
+                          (long long) job->timeout_ms, page);
             http_response_destroy (&resp);
             failed = true;
             break;
