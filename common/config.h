@@ -115,6 +115,19 @@ typedef struct {
     char *world_url;            //  base URL of the world service the built-in scraper reads
     int64_t scraper_page_size;  //  world page size asked for
 
+    //  validator downloader (workers/downloader/README.md)
+    char *downloader_mode;      //  all | demand
+    char *downloader_endpoint;  //  stage name or endpoint of the downloader's request PULL
+    char *downloader_tier1_endpoint;        //  where submission_ready goes (PUSH)
+    char *downloader_consensus_endpoint;    //  where rejections go as tier_result ("" = none)
+    char *downloader_epoch;     //  collect this epoch id ("" = the grid's last ended epoch)
+    int64_t downloader_grace_ms;    //  wait after the submission deadline before listing
+    int64_t downloader_object_max;  //  largest submission object downloaded (bytes)
+    int64_t downloader_listings_max;    //  most listings one submission may hold
+    int64_t downloader_depth_max;   //  JSON nesting limit of a submission
+    int64_t downloader_list_page;   //  ListObjectsV2 max-keys
+    int64_t downloader_objects_max; //  most objects listed for one epoch
+
     //  pools
     int64_t scraper_pool;
     int64_t tier3_pool;
