@@ -54,7 +54,7 @@ sup_link () {
 }
 
 # Common short timings; tests add or override flags after these.
-SUP_FAST=(--heartbeat.ms 200 --heartbeat.misses 3 --ready.timeout.ms 5000
+SUP_FAST=(--heartbeat.ms 300 --heartbeat.misses 3 --ready.timeout.ms 5000
           --shutdown.budget.ms 2000 --restart.base.ms 50 --restart.cap.ms 1000
           --restart.reset.ms 2000 --restart.intensity 50 --restart.period.ms 10000
           --http.bind 127.0.0.1 --http.port 0 --log.level info)

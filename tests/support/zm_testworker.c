@@ -12,6 +12,8 @@
         crash:MS        ready, then abort () after MS ms (death by SIGABRT)
         noready         never writes its readiness byte (heartbeats go on)
         slowready:MS    becomes ready only MS ms after start
+        readyfile:PATH  becomes ready once the file PATH exists (tests decide when)
+        crashfile:PATH  ready, then abort () as soon as the file PATH exists
         ignoreterm      ready, and SIGTERM/SIGINT are ignored (SIG_IGN, unblocked), so only
                         SIGKILL ends it
         hang:MS         ready, then after MS ms the loop blocks forever (heartbeats stop)
@@ -33,6 +35,7 @@
 typedef struct {
     char mode [64];
     long ms;
+    char path [256];                //  readyfile
     metrics_series_t *ticks;
     int64_t drain_started;
 } s_test_t;
@@ -88,6 +91,13 @@ s_tick (worker_t *w, void *arg)
             worker_drained (w);
         return 0;
     }
+    if (strcmp (t->mode, "readyfile") == 0 && worker_state (w) == WORKER_STARTING
+    &&  access (t->path, F_OK) == 0)
+        worker_ready (w);
+    if (strcmp (t->mode, "crashfile") == 0 && access (t->path, F_OK) == 0) {
+        log_info ("testworker_crash", LS ("file", t->path));
+        abort ();
+    }
     if (worker_uptime_ms (w) < t->ms)
         return 0;
     if (strcmp (t->mode, "slowready") == 0 && worker_state (w) == WORKER_STARTING)
@@ -131,18 +141,20 @@ main (int argc, char **argv)
 
     s_test_t t;
     memset (&t, 0, sizeof t);
-    char spec [64];
+    char spec [320];
     s_pick_mode (getenv ("ZM_TEST_MODE"), worker_name (w), worker_index (w), spec, sizeof spec);
     char *colon = strchr (spec, ':');
     if (colon) {
         *colon = 0;
         t.ms = strtol (colon + 1, NULL, 10);
+        snprintf (t.path, sizeof t.path, "%s", colon + 1);
     }
-    snprintf (t.mode, sizeof t.mode, "%s", spec);
+    snprintf (t.mode, sizeof t.mode, "%.63s", spec);
     log_info ("testworker_mode", LS ("mode", t.mode), LI ("ms", t.ms));
 
     static const char *known [] = { "normal", "exit100", "exit1", "crash", "noready",
-                                    "ignoreterm", "hang", "slowdrain", "slowready" };
+                                    "ignoreterm", "hang", "slowdrain", "slowready",
+                                    "readyfile", "crashfile" };
     bool ok = false;
     for (size_t i = 0; i < sizeof known / sizeof known [0]; i++)
         ok = ok || strcmp (t.mode, known [i]) == 0;
@@ -169,7 +181,8 @@ main (int argc, char **argv)
         sigaddset (&set, SIGINT);
         sigprocmask (SIG_UNBLOCK, &set, NULL);
     }
-    if (strcmp (t.mode, "noready") != 0 && strcmp (t.mode, "slowready") != 0)
+    if (strcmp (t.mode, "noready") != 0 && strcmp (t.mode, "slowready") != 0
+    &&  strcmp (t.mode, "readyfile") != 0)
         worker_ready (w);
     int rc = worker_run (w);
     worker_destroy (&w);
