@@ -12,7 +12,7 @@ sup_link a b stubborn slow
 # A. SIGTERM with a stubborn worker and a slow drainer.
 export ZM_TEST_MODE="normal,stubborn=ignoreterm,slow=slowdrain:600"
 sup_start "${SUP_FAST[@]}" --shutdown.budget.ms 3000 --workers a:3,b,stubborn,slow
-wait_until 10000 sup_ready_count_is 6 || fail "children not READY"
+wait_until 30000 sup_ready_count_is 6 || fail "children not READY"
 pids=$(sup_child_pids); record_pids $pids
 [ "$(echo $pids | wc -w)" = 6 ] || fail "expected 6 worker processes, got '$pids'"
 t0=$(now_ms)
@@ -34,7 +34,7 @@ order=$(grep -o '"event":"child_sigterm","worker":"[a-z]*\.[0-9]"' "$T/log" | gr
 rm -rf "$T/run"; : > "$T/log"
 export ZM_TEST_MODE=normal
 sup_start "${SUP_FAST[@]}" --workers a:2,b
-wait_until 10000 sup_ready_count_is 3 || fail "children not READY"
+wait_until 30000 sup_ready_count_is 3 || fail "children not READY"
 pids=$(sup_child_pids); record_pids $pids
 [ "$(echo $pids | wc -w)" = 3 ] || fail "expected 3 worker processes, got '$pids'"
 t0=$(now_ms)
@@ -63,7 +63,7 @@ echo "zipminectl against a dead node: exit $rc after $(( $(now_ms) - t0 )) ms: $
 rm -rf "$T/run"; : > "$T/log"
 export ZM_TEST_MODE="normal,stubborn=ignoreterm"
 sup_start "${SUP_FAST[@]}" --shutdown.budget.ms 15000 --workers a,stubborn
-wait_until 10000 sup_ready_count_is 2 || fail "children not READY"
+wait_until 30000 sup_ready_count_is 2 || fail "children not READY"
 pids=$(sup_child_pids); record_pids $pids
 t0=$(now_ms)
 kill -TERM "$SUP_PID"
