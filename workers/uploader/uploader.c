@@ -20,6 +20,7 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,15 @@
 #define UPLOADER_GRANT_MARGIN_S 5       //  a grant this close to expiry is fetched anew
 #define UPLOADER_BACKOFF_BASE   1000
 #define UPLOADER_BACKOFF_CAP    30000
+#define UPLOADER_COUNTS_MAX     48      //  distinct metric series the uploader can produce
+
+//  A counter series, kept here and mirrored into the registry by uploader_metrics_flush, so
+//  that the uploader may run on its own thread while the worker loop renders heartbeats.
+typedef struct {
+    metrics_family_t *family;
+    char l1 [32], l2 [32];      //  label values ("" = none)
+    double value;
+} s_count_t;
 
 typedef struct {
     json_t *doc;                //  the coordinator's answer
@@ -62,6 +72,9 @@ struct _uploader_t {
     metrics_family_t *bytes;
     metrics_family_t *grants;   //  {result}
     metrics_family_t *reports;  //  {status,result}
+    pthread_mutex_t lock;       //  guards counts
+    s_count_t counts [UPLOADER_COUNTS_MAX];
+    size_t ncounts;
 };
 
 //  ---------------------------------------------------------------------------------------
@@ -70,6 +83,39 @@ static int64_t
 s_now_s (void)
 {
     return clock_wall_ms () / 1000;
+}
+
+static void
+s_count (uploader_t *self, metrics_family_t *family, const char *l1, const char *l2, double v)
+{
+    pthread_mutex_lock (&self->lock);
+    size_t i = 0;
+    for (; i < self->ncounts; i++)
+        if (self->counts [i].family == family && strcmp (self->counts [i].l1, l1 ? l1 : "") == 0
+        &&  strcmp (self->counts [i].l2, l2 ? l2 : "") == 0)
+            break;
+    if (i == self->ncounts && i < UPLOADER_COUNTS_MAX) {
+        self->counts [i].family = family;
+        snprintf (self->counts [i].l1, sizeof self->counts [i].l1, "%s", l1 ? l1 : "");
+        snprintf (self->counts [i].l2, sizeof self->counts [i].l2, "%s", l2 ? l2 : "");
+        self->ncounts++;
+    }
+    if (i < self->ncounts)
+        self->counts [i].value += v;
+    pthread_mutex_unlock (&self->lock);
+}
+
+void
+uploader_metrics_flush (uploader_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    for (size_t i = 0; i < self->ncounts; i++) {
+        s_count_t *c = &self->counts [i];
+        const char *values [2] = { c->l1, c->l2 };
+        size_t n = *c->l2 ? 2 : *c->l1 ? 1 : 0;
+        metrics_set (metrics_series_v (c->family, values, n), c->value);
+    }
+    pthread_mutex_unlock (&self->lock);
 }
 
 static void
@@ -134,6 +180,7 @@ uploader_new (const zm_config_t *cfg, db_t **db_p, const wallet_t *wallet, const
         abort ();
     self->db = *db_p;
     *db_p = NULL;
+    pthread_mutex_init (&self->lock, NULL);
     backoff_init (&self->upload_backoff, UPLOADER_BACKOFF_BASE, UPLOADER_BACKOFF_CAP, 0);
     backoff_init (&self->report_backoff, UPLOADER_BACKOFF_BASE, UPLOADER_BACKOFF_CAP, 0);
     self->uploads = metrics_counter (metrics, "zipmine_uploader_uploads_total",
@@ -161,6 +208,7 @@ uploader_destroy (uploader_t **self_p)
     http_destroy (&self->http);
     db_destroy (&self->db);
     free (self->coldkey);
+    pthread_mutex_destroy (&self->lock);
     free (self);
     *self_p = NULL;
 }
@@ -263,8 +311,8 @@ s_fetch_grant (uploader_t *self, bool *deadline_passed)
             *deadline_passed = true;
         log_warn ("grant_refused", LI ("status", status), LS ("reason", rc == RC_RETRY && !status
                   ? http_error (self->http) : s_message (doc)));
-        metrics_inc (metrics_series (self->grants, status == 409 ? "deadline" :
-                                     rc == RC_RETRY ? "retry" : "refused"));
+        s_count (self, self->grants, status == 409 ? "deadline" :
+                                     rc == RC_RETRY ? "retry" : "refused", NULL, 1);
         json_decref (doc);
         return rc == RC_RETRY ? RC_RETRY : RC_ERR;
     }
@@ -282,7 +330,7 @@ s_fetch_grant (uploader_t *self, bool *deadline_passed)
         jsonx_fail (&err, "grant fields out of bounds");
     if (err.failed) {
         log_error ("grant_malformed", LS ("reason", err.msg));
-        metrics_inc (metrics_series (self->grants, "malformed"));
+        s_count (self, self->grants, "malformed", NULL, 1);
         json_decref (doc);
         return RC_RETRY;
     }
@@ -299,7 +347,7 @@ s_fetch_grant (uploader_t *self, bool *deadline_passed)
     json_object_foreach ((json_t *) fields, name, value) {
         if (!json_is_string (value)) {
             s_grant_clear (&self->grant);
-            metrics_inc (metrics_series (self->grants, "malformed"));
+            s_count (self, self->grants, "malformed", NULL, 1);
             return RC_RETRY;
         }
         self->grant.fields [self->grant.nfields].name = name;
@@ -317,7 +365,7 @@ s_fetch_grant (uploader_t *self, bool *deadline_passed)
             return RC_ERR;
         }
     }
-    metrics_inc (metrics_series (self->grants, "ok"));
+    s_count (self, self->grants, "ok", NULL, 1);
     log_info ("grant_received", LS ("epoch", self->grant.epoch),
               LI ("expires_in_s", self->grant.expires_s - s_now_s ()));
     return 0;
@@ -506,7 +554,7 @@ uploader_upload (uploader_t *self, const char *epoch, const char *zipcode)
     const char *state = db_result_get (res, 0, 1);
     if ((state && strcmp (state, "uploaded") == 0) || strcmp (task, "uploaded") == 0) {
         db_result_destroy (&res);
-        metrics_inc (metrics_series (self->uploads, "already"));
+        s_count (self, self->uploads, "already", NULL, 1);
         log_debug ("upload_already_landed", LS ("epoch", epoch), LS ("zipcode", zipcode));
         return 0;
     }
@@ -567,7 +615,7 @@ uploader_upload (uploader_t *self, const char *epoch, const char *zipcode)
                 free (body.data);
                 rc = s_mark_landed (self, epoch, zipcode, head.etag);
                 if (rc == 0) {
-                    metrics_inc (metrics_series (self->uploads, "already"));
+                    s_count (self, self->uploads, "already", NULL, 1);
                     log_info ("upload_found_landed", LS ("epoch", epoch),
                               LS ("zipcode", zipcode), LS ("key", key));
                 }
@@ -585,7 +633,7 @@ uploader_upload (uploader_t *self, const char *epoch, const char *zipcode)
         char reason [512];
         snprintf (reason, sizeof reason, "%s", why);
         s_mark_attempt (self, epoch, zipcode, closed, reason);
-        metrics_inc (metrics_series (self->uploads, closed ? "failed" : "retry"));
+        s_count (self, self->uploads, closed ? "failed" : "retry", NULL, 1);
         if (closed)
             log_error ("upload_failed", LS ("epoch", epoch), LS ("zipcode", zipcode),
                        LS ("reason", reason));
@@ -597,8 +645,8 @@ uploader_upload (uploader_t *self, const char *epoch, const char *zipcode)
     rc = s_mark_landed (self, epoch, zipcode, etag);
     if (rc != 0)
         return rc;     //  the intent stays: the next attempt finds it landed or resends it
-    metrics_inc (metrics_series (self->uploads, "landed"));
-    metrics_add (metrics_series (self->bytes), (double) sent);
+    s_count (self, self->uploads, "landed", NULL, 1);
+    s_count (self, self->bytes, NULL, NULL, (double) sent);
     log_info ("upload_landed", LS ("epoch", epoch), LS ("zipcode", zipcode), LS ("key", key),
               LI ("bytes", (int64_t) sent), LI ("listings", count));
     return 0;
@@ -684,8 +732,7 @@ s_report_one (uploader_t *self, const char *epoch, const char *status, int64_t l
     int rc = s_post_json (self, "/api/v1/zipcode-assignments/status", body, &code, &doc);
     json_decref (body);
     bool ok = rc == 0 && code == 200;
-    metrics_inc (metrics_series (self->reports, status, ok ? "ok" : rc == RC_RETRY ? "retry"
-                                                                : "refused"));
+    s_count (self, self->reports, status, ok ? "ok" : rc == RC_RETRY ? "retry" : "refused", 1);
     if (!ok) {
         log_warn ("status_report_failed", LS ("epoch", epoch), LS ("status", status),
                   LI ("http", code),

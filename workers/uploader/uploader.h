@@ -31,7 +31,10 @@
     The last accepted report is kept in miner_epochs; failures back off.
 
     All calls are blocking with bounded timeouts (s3.timeout.ms, http.timeout.ms); one call
-    at a time. Ownership: uploader_t owns its db_t; cfg and wallet are borrowed.             */
+    at a time. Not thread-safe, except uploader_metrics_flush, which may be called from
+    another thread than the one running the uploader (the worker runs the uploader on its
+    own thread so that a slow S3 call never delays heartbeats).
+    Ownership: uploader_t owns its db_t; cfg and wallet are borrowed.                        */
 #ifndef ZM_UPLOADER_H
 #define ZM_UPLOADER_H
 
@@ -73,6 +76,11 @@ int uploader_report (uploader_t *self);
 
 //  What the loop calls every tick: sweep when due and not backing off, then report.
 void uploader_tick (uploader_t *self);
+
+//  Copies the uploader's counters into the metrics registry given to uploader_new. The
+//  uploader itself never touches the registry after uploader_new, so it may run on another
+//  thread than the one that renders the registry (call this from that one).
+void uploader_metrics_flush (uploader_t *self);
 
 //  The object key for a submission time (unix seconds) into out. Returns 0 or -1 (too small).
 int uploader_key (const char *hotkey, const char *epoch, const char *zipcode,

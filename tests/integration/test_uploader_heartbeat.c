@@ -1,0 +1,147 @@
+/*  The uploader binary keeps heartbeating while an S3 call hangs: S3 is a black hole (a
+    listener that never answers), the test plays the supervisor's ROUTER and counts the
+    heartbeats that arrive while the upload is stuck. Then SIGTERM: the worker exits within
+    its shutdown budget (with 1, as the call in flight could not finish), and the intent it
+    left is in the ledger for the next start.                                              */
+#include "common/clock.h"
+#include "common/wallet.h"
+#include "common/zmqx.h"
+#include "tests/integration/test_uploader_lib.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+static const char *EPOCH = "2026-11-25T12-00-00";
+static pid_t s_child = 0;
+
+static void
+s_kill_child (void)
+{
+    if (s_child > 0)
+        kill (s_child, SIGKILL);
+}
+
+static bool
+s_log_has (const char *path, const char *needle)
+{
+    FILE *f = fopen (path, "r");
+    bool found = false;
+    char line [8192];
+    while (f && !found && fgets (line, sizeof line, f))
+        found = strstr (line, needle) != NULL;
+    if (f)
+        fclose (f);
+    return found;
+}
+
+int
+main (void)
+{
+    TEST_ENV ("ZM_BUILD_DIR");
+    tdb_t t;
+    tdb_create (&t, "uploader_hb");
+    db_t *check = tdb_connect (&t, "test-check");
+    CHECK_EQ_INT (db_migrate (check), 0);
+    const char *zips [] = { "77494" };
+    tdb_seed (check, EPOCH, zips, 1, 3600);
+    t_store (check, EPOCH, "77494", 100, 5);
+    atexit (s_kill_child);
+
+    //  the black hole: accepts connections (backlog) and never answers
+    int hole = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    inet_pton (AF_INET, "127.0.0.1", &a.sin_addr);
+    CHECK (bind (hole, (struct sockaddr *) &a, sizeof a) == 0 && listen (hole, 16) == 0);
+    socklen_t alen = sizeof a;
+    CHECK (getsockname (hole, (struct sockaddr *) &a, &alen) == 0);
+    char s3ep [64];
+    snprintf (s3ep, sizeof s3ep, "http://127.0.0.1:%d", ntohs (a.sin_port));
+
+    char dir [] = "/tmp/zm_uploader_hb_XXXXXX";
+    CHECK (mkdtemp (dir));
+    char wallets [256], logpath [256], sup [300];
+    snprintf (wallets, sizeof wallets, "%s/wallets", dir);
+    snprintf (logpath, sizeof logpath, "%s/uploader.log", dir);
+    snprintf (sup, sizeof sup, "ipc://%s/sup.ipc", dir);
+    wallet_t *hot = wallet_new_dev ("hb-miner");
+    const char *reason = NULL;
+    CHECK (wallet_write_hotkey (hot, wallets, "miner", "default", &reason) == 0);
+    char bind_ep [320];
+    snprintf (bind_ep, sizeof bind_ep, "@%s", sup);
+    zsock_t *router = zmqx_new (ZMQ_ROUTER, bind_ep, NULL);
+    CHECK (router);
+
+    fflush (stdout);
+    pid_t pid = fork ();
+    CHECK (pid >= 0);
+    if (pid == 0) {
+        if (!freopen (logpath, "a", stdout))
+            _exit (127);
+        setenv ("ZM_DB_DSN", t.dsn, 1);
+        setenv ("ZM_RUN_DIR", dir, 1);
+        setenv ("ZM_NODE_NAME", "hb", 1);
+        setenv ("ZM_WALLET_PATH", wallets, 1);
+        setenv ("ZM_WALLET_NAME", "miner", 1);
+        setenv ("ZM_S3_MODE", "direct", 1);
+        setenv ("ZM_S3_ENDPOINT", s3ep, 1);
+        setenv ("ZM_S3_BUCKET", "zipmine", 1);
+        setenv ("ZM_S3_ACCESS_KEY", "k", 1);
+        setenv ("ZM_S3_SECRET_KEY", "s", 1);
+        setenv ("ZM_S3_TIMEOUT_MS", "20000", 1);
+        setenv ("ZM_COORDINATOR_URL", "http://127.0.0.1:1", 1);
+        setenv ("ZM_HEARTBEAT_MS", "200", 1);
+        setenv ("ZM_SHUTDOWN_BUDGET_MS", "2000", 1);
+        setenv ("ZM_SUP_ENDPOINT", sup, 1);
+        setenv ("ZM_WORKER_NAME", "uploader", 1);
+        setenv ("ZM_WORKER_INDEX", "0", 1);
+        char bin [512];
+        snprintf (bin, sizeof bin, "%s/bin/uploader", getenv ("ZM_BUILD_DIR"));
+        execl (bin, bin, (char *) NULL);
+        _exit (127);
+    }
+    s_child = pid;
+
+    //  wait until the upload is under way (intent written, PUT hanging)
+    int64_t t0 = clock_mono_ms ();
+    while (!s_log_has (logpath, "\"event\":\"upload_intent\"") && clock_mono_ms () - t0 < 15000)
+        usleep (50 * 1000);
+    CHECK (s_log_has (logpath, "\"event\":\"upload_intent\""));
+    usleep (300 * 1000);
+    //  count heartbeats over 2 s while S3 hangs
+    zsock_set_rcvtimeo (router, 100);
+    int beats = 0;
+    t0 = clock_mono_ms ();
+    while (clock_mono_ms () - t0 < 2000) {
+        uint8_t id [256];
+        size_t idlen;
+        zmqx_frame_t f;
+        if (zmqx_recv_routed (router, id, sizeof id, &idlen, &f, 1 << 20, 0) == 0) {
+            beats++;
+            zmqx_frame_close (&f);
+        }
+    }
+    printf ("%d heartbeats in 2 s while the S3 call hangs\n", beats);
+    CHECK (beats >= 6);
+    CHECK (!s_log_has (logpath, "\"event\":\"upload_landed\""));
+
+    //  SIGTERM: out within the budget (2 s) plus teardown
+    t0 = clock_mono_ms ();
+    CHECK (kill (pid, SIGTERM) == 0);
+    int status = 0;
+    CHECK (waitpid (pid, &status, 0) == pid);
+    s_child = 0;
+    int64_t took = clock_mono_ms () - t0;
+    printf ("exited %d after SIGTERM in %lld ms\n", WIFEXITED (status) ? WEXITSTATUS (status) : -1,
+            (long long) took);
+    CHECK (WIFEXITED (status));
+    CHECK (took < 4500);
+    CHECK_EQ_INT (tdb_int (check, "SELECT count(*) FROM miner_uploads WHERE state = 'uploading'",
+                           0, NULL), 1);
+
+    close (hole);
+    zsock_destroy (&router);
+    wallet_destroy (&hot);
+    db_destroy (&check);
+    tdb_drop (&t);
+    TEST_DONE ();
+}
