@@ -67,6 +67,16 @@ for fam in $(grep '^# TYPE' "$T/metrics" | awk '{print $3}' | sort | uniq -d); d
     fail "family $fam has two TYPE lines"
 done
 
+# fork+exec closes the supervisor's fds in the child: no worker shares any of zipmined's
+# sockets (HTTP listener and connections, ZeroMQ, signalfd is not a socket but is CLOEXEC).
+sockets () { ls -l "/proc/$1/fd" 2>/dev/null | grep -o 'socket:\[[0-9]*\]' | sort -u; }
+sockets "$SUP_PID" > "$T/sup_sockets"
+[ -s "$T/sup_sockets" ] || fail "cannot read zipmined's fds"
+for p in $(sup_child_pids); do
+    shared=$(sockets "$p" | comm -12 - "$T/sup_sockets")
+    [ -z "$shared" ] || fail "worker $p holds zipmined's sockets: $shared"
+done
+
 # Hostile and odd requests.
 [ "$(code -X POST "$URL/metrics")" = 405 ] || fail "POST not 405"
 [ "$(code "$URL/nope")" = 404 ] || fail "unknown path not 404"
