@@ -3,11 +3,11 @@
 
     Values form a tree owned by its root; objects keep insertion order and are sorted only
     when printed. Doubles are printed by finding the shortest round-trip digits with the C
-    library's correctly rounded printf ("%.*e") and strtod: for each precision p = 1..17 the
-    nearest p-digit decimal is tried, and, because at a power of two the interval of decimals
-    that read back to the double is lopsided (the gap below is half the gap above), so is the
-    p-digit neighbour on the other side of the double. The first precision that reads back wins;
-    that is the digit string CPython's dtoa (mode 0) yields. The 'r' layout rules follow
+    library's correctly rounded printf ("%.*e") and strtod: at precision p the nearest p-digit
+    decimal is tried and, because at a power of two the interval of decimals that read back to
+    the double is lopsided (the gap below is half the gap above), so is the p-digit neighbour
+    on the other side of the double. The least p that reads back (found by bisection) gives
+    the digit string CPython's dtoa (mode 0) yields. The 'r' layout rules follow
     Python/pystrtod.c format_float_short.                                                    */
 
 #include "common/canon.h"
@@ -238,31 +238,49 @@ s_step (char *digits, int *exp10, int dir)
     }
 }
 
-//  Shortest round-trip digits of v > 0 (finite), without trailing zeros.
+//  Whether some p-digit decimal reads back to v > 0, and if so which one: the nearest
+//  p-digit decimal, else its neighbour on the other side of v (only ever needed at a power of
+//  two, where the interval below v is half as wide as the one above).
+static bool
+s_try (double v, int p, char digits [24], int *exp10)
+{
+    char buf [48];
+    snprintf (buf, sizeof buf, "%.*e", p - 1, v);
+    s_parse_e (buf, digits, exp10);
+    double back = strtod (buf, NULL);
+    if (back == v)
+        return true;
+    char other [24];
+    memcpy (other, digits, strlen (digits) + 1);
+    int e1 = *exp10;
+    s_step (other, &e1, back < v ? 1 : -1);
+    if (!s_reads_back (other, e1, v))
+        return false;
+    memcpy (digits, other, strlen (other) + 1);
+    *exp10 = e1;
+    return true;
+}
+
+//  Shortest round-trip digits of v > 0 (finite), without trailing zeros. "Some p-digit
+//  decimal lies in v's round-trip interval" only gets truer as p grows (the p-digit decimals
+//  are among the (p+1)-digit ones), and s_try decides exactly that, so the least p is found by
+//  bisection over 1..17 (17 always works).
 static void
 s_shortest (double v, char digits [24], int *exp10)
 {
-    char buf [48];
-    for (int p = 1; p <= 17; p++) {
-        snprintf (buf, sizeof buf, "%.*e", p - 1, v);
-        s_parse_e (buf, digits, exp10);
-        if (strtod (buf, NULL) == v)
-            break;
-        if (p == 17)
-            break;                  //  17 digits always read back; not reached
-        int e0 = *exp10;
-        char other [24];
-        memcpy (other, digits, strlen (digits) + 1);
-        //  The nearest p-digit decimal lies on one side of v; try its neighbour on the other.
-        int dir = strtod (buf, NULL) < v ? 1 : -1;
-        int e1 = e0;
-        s_step (other, &e1, dir);
-        if (s_reads_back (other, e1, v)) {
-            memcpy (digits, other, strlen (other) + 1);
-            *exp10 = e1;
-            break;
-        }
+    int lo = 1, hi = 17;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        char d [24];
+        int e;
+        if (s_try (v, mid, d, &e))
+            hi = mid;
+        else
+            lo = mid + 1;
     }
+    bool ok = s_try (v, lo, digits, exp10);
+    assert (ok);
+    (void) ok;
     size_t n = strlen (digits);
     while (n > 1 && digits [n - 1] == '0')
         digits [--n] = 0;
