@@ -78,6 +78,8 @@ typedef struct {
     bool killed;                    //  SIGKILL sent to the current pid
     s_then_t then;                  //  what to do when a STOPPING child is reaped
     bool spawned;                   //  spawned at least once (later spawns are restarts)
+    bool roll_pending;              //  waiting for its turn in a rolling restart
+    bool roll_active;               //  its turn: restarting until READY (or it fails)
     int64_t started_at;             //  mono ms of the last spawn
     int64_t ready_at;               //  mono ms it became READY (0: not READY)
     int64_t ready_wall;             //  unix ms it became READY (0: not READY)
@@ -178,9 +180,12 @@ s_exit_text (int status, char *buf, size_t size)
 static void
 s_set_state (sup_t *self, s_child_t *c, s_state_t to, const char *reason)
 {
-    (void) self;
     s_state_t from = c->state;
     c->state = to;
+    //  A rolling restart moves to the next instance once this one is READY again, or has
+    //  failed to come back (BACKOFF, FAILED): never wait on a child that cannot recover.
+    if (to == S_READY || to == S_BACKOFF || to == S_FAILED || (to == S_DOWN && self->stopping))
+        c->roll_active = false;
     c->state_at = clock_mono_ms ();
     if (to != S_READY) {
         c->ready_at = 0;
@@ -900,6 +905,8 @@ s_cmd_restart (sup_t *self, const char *target, proto_control_reply_t *reply)
                target);
         return;
     }
+    //  One instance: at once. A whole pool: rolling, one instance at a time (s_roll), so
+    //  the pool never loses all its capacity at once.
     size_t hits = 0;
     for (size_t i = 0; i < self->nchildren; i++) {
         s_child_t *c = self->children [i];
@@ -910,16 +917,47 @@ s_cmd_restart (sup_t *self, const char *target, proto_control_reply_t *reply)
         hits++;
         backoff_reset (&c->backoff);
         log_info ("child_restart_requested", LS ("worker", c->id), LI ("child_pid", c->pid));
-        s_child_stop (self, c, "operator restart", THEN_START);
-        //  s_child_stop never removes with THEN_START, so index i is still c.
+        if (index >= 0) {
+            c->roll_pending = false;
+            s_child_stop (self, c, "operator restart", THEN_START);
+            //  s_child_stop never removes with THEN_START, so index i is still c.
+        }
+        else
+            c->roll_pending = true;
     }
     if (hits == 0) {
         s_fmt (reply->message, sizeof reply->message, "no worker '%s' on this node", target);
         return;
     }
     reply->ok = true;
-    s_fmt (reply->message, sizeof reply->message, "restarting %zu instance%s of %s", hits,
-           hits == 1 ? "" : "s", target);
+    s_fmt (reply->message, sizeof reply->message, "restarting %zu instance%s of %s%s", hits,
+           hits == 1 ? "" : "s", target, hits > 1 ? " one at a time" : "");
+}
+
+//  Rolling restarts: for each worker with instances waiting, restart the lowest-indexed one
+//  once no other instance of it is in its turn.
+static void
+s_roll (sup_t *self)
+{
+    for (int spec = 0; spec < self->nspecs; spec++) {
+        s_child_t *next = NULL;
+        bool busy = false;
+        for (size_t i = 0; i < self->nchildren; i++) {
+            s_child_t *c = self->children [i];
+            if (c->spec != spec)
+                continue;
+            busy = busy || c->roll_active;
+            if (c->roll_pending && !next)
+                next = c;
+        }
+        if (busy || !next)
+            continue;
+        next->roll_pending = false;
+        if (next->state == S_STOPPING && next->then == THEN_RETIRE)
+            continue;
+        next->roll_active = true;
+        s_child_stop (self, next, "operator restart (rolling)", THEN_START);
+    }
 }
 
 static void
@@ -1624,6 +1662,8 @@ sup_run (sup_t *self)
         //  iteration (one WNOHANG syscall) also covers a SIGCHLD taken by a thread that
         //  did not block it (a library's own thread), which the signalfd would never see.
         s_reap (self);
+        if (!self->stopping)
+            s_roll (self);
         s_tick (self, now);
     }
     free (items);

@@ -2,7 +2,7 @@
 
         zipminectl [config options] [--ctl ENDPOINT] [--timeout MS] COMMAND
             status [--json]      every child: name.index, pid, state, restarts, uptime, last exit
-            restart WORKER       WORKER = name (every instance) or name.index
+            restart WORKER       WORKER = name.index, or name (every instance, one at a time)
             scale POOL N         grow or shrink a pool (shrinking stops the highest indexes)
             stop                 drain and stop the whole node
 
@@ -37,7 +37,8 @@ s_usage (FILE *out)
              "commands:\n"
              "  status [--json]      children: name.index, pid, state, restarts, uptime, "
              "last exit\n"
-             "  restart WORKER       restart every instance of WORKER, or just WORKER.INDEX\n"
+             "  restart WORKER       restart WORKER.INDEX, or every instance of WORKER one "
+             "at a time\n"
              "  scale POOL N         run N instances of POOL (0..%d)\n"
              "  stop                 drain and stop the node\n"
              "config options are zipmined's (run.dir, node.name, ...; see zipmined --help)\n"

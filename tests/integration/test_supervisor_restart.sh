@@ -1,6 +1,6 @@
 #!/bin/bash
 # zipmined restarts: a SIGKILLed worker is READY again within 2 s (latency measured);
-# `zipminectl restart W` restarts exactly W; a SIGSTOPped worker is caught by missed
+# `zipminectl restart W` restarts exactly W (a whole pool one instance at a time); a SIGSTOPped worker is caught by missed
 # heartbeats and replaced; `zipminectl scale` grows and shrinks a pool; zipminectl's
 # refusals and usage errors have the right exit codes; a worker whose loop hangs (process
 # running) is replaced like a SIGSTOPped one.
@@ -50,6 +50,21 @@ sup_snap
 [ "$(snap_pid pool.0)" = "$p0" ] && [ "$(snap_pid beta.0)" = "$b" ] && [ "$(snap_pid alpha.0)" = "$a" ] \
     || fail "restart pool.1 touched other workers"
 log_has '"event":"child_sigterm","worker":"pool.1"' || fail "pool.1 was not stopped with SIGTERM"
+p1=$(snap_pid pool.1)
+
+# 2b. restarting a whole pool is rolling: pool.1 is stopped only once pool.0 is READY again.
+mark=$(wc -l < "$T/log")
+sup_ctl restart pool || fail "zipminectl restart pool failed"
+both () { sup_ready_new_pid pool.0 "$p0" && sup_ready_new_pid pool.1 "$p1"; }
+wait_until 20000 both || fail "pool not restarted"
+tail -n +"$((mark + 1))" "$T/log" | grep -oE '"event":"child_(sigterm|ready)","worker":"pool\.[01]"' \
+    | sed -E 's/.*child_([a-z]+)","worker":"(pool\.[01])"/\1 \2/' | tr '\n' ',' > "$T/roll"
+echo "rolling restart of pool: $(cat "$T/roll")"
+[ "$(cat "$T/roll")" = "sigterm pool.0,ready pool.0,sigterm pool.1,ready pool.1," ] \
+    || fail "pool restart was not rolling: $(cat "$T/roll")"
+sup_snap
+[ "$(snap_pid alpha.0)" = "$a" ] && [ "$(snap_pid beta.0)" = "$b" ] || fail "restart pool touched others"
+p0=$(snap_pid pool.0)
 
 # 3. SIGSTOP: heartbeats stop; killed after 3 x 300 ms and replaced.
 old=$p0
