@@ -76,7 +76,7 @@ scoring_tier3_pass (const scoring_cfg_t *cfg, size_t verified, size_t checked)
     assert (cfg);
     if (checked == 0 || verified > checked)
         return false;
-    return (double) verified >= cfg->tier3_min_verified * (double) checked;
+    return (double) verified / (double) checked >= cfg->tier3_min_verified;
 }
 
 //  --------------------------------------------------------------------------

@@ -85,8 +85,8 @@ typedef struct {
 //  Tier-2 verdict (NaN ratios fail).
 bool scoring_tier2_pass (const scoring_cfg_t *cfg, const scoring_tier2_t *m);
 
-//  Tier-3 verdict: verified / checked >= tier3_min_verified, compared exactly as
-//  verified >= min * checked in double (checked 0 fails).
+//  Tier-3 verdict: (double) verified / (double) checked >= tier3_min_verified, the ratio
+//  computed first as the reference does (checked 0, or verified > checked, fails).
 bool scoring_tier3_pass (const scoring_cfg_t *cfg, size_t verified, size_t checked);
 
 typedef struct {
