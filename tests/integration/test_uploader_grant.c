@@ -7,7 +7,9 @@
         uploader finishes it under the same key;
       - status reports: IN_PROGRESS with the landed zipcodes, then COMPLETED once every
         assigned zipcode landed, as the coordinator recorded them; nothing more once
-        COMPLETED was accepted.                                                             */
+        COMPLETED was accepted;
+      - a zipcode of an epoch the coordinator has moved past is marked failed in the ledger
+        and the task, and nothing is uploaded for it.                                       */
 #include "common/epoch.h"
 #include "common/http.h"
 #include "common/wallet.h"
@@ -86,7 +88,11 @@ main (void)
     tdb_t coord_db, miner_db;
     tdb_create (&coord_db, "upgrant_coord");
     tdb_create (&miner_db, "upgrant_miner");
-    wallet_t *miner = wallet_new_dev ("upgrant-miner");
+    //  a hotkey of its own per run: the bucket is shared by every run and test
+    char miner_name [64];
+    snprintf (miner_name, sizeof miner_name, "upgrant-miner-%d-%lld", (int) getpid (),
+              (long long) time (NULL));
+    wallet_t *miner = wallet_new_dev (miner_name);
     wallet_t *cold = wallet_new_dev ("upgrant-cold");
     wallet_t *other = wallet_new_dev ("upgrant-other");
     char metagraph [] = "/tmp/zm_metagraph_upgrant_XXXXXX";
@@ -244,6 +250,28 @@ main (void)
                            0, NULL), 1);
     CHECK_EQ_INT (uploader_report (up), 0);
     printf ("IN_PROGRESS then COMPLETED recorded by the coordinator\n");
+
+    //  an epoch the coordinator has moved past: no grant can be had for it, the ledger says
+    //  failed, nothing is uploaded and nothing reported
+    int64_t start_s = 0;
+    CHECK (epoch_id_parse (epoch, &start_s) == 0);
+    char old [EPOCH_ID_LEN + 1];
+    epoch_id_format (start_s - 60, old);
+    const char *oldzip [] = { "99501" };
+    tdb_seed (check, old, oldzip, 1, 60);
+    t_store (check, old, "99501", 900, 2);
+    CHECK_EQ_INT (uploader_upload (up, old, "99501"), RC_ERR);
+    CHECK_EQ_INT (tdb_int (check, "SELECT count(*) FROM miner_uploads WHERE epoch_id = $1 AND "
+                                  "state = 'failed' AND reason <> ''", DB_P (old)), 1);
+    CHECK_EQ_INT (tdb_int (check, "SELECT count(*) FROM miner_tasks WHERE epoch_id = $1 AND "
+                                  "status = 'failed'", DB_P (old)), 1);
+    CHECK_EQ_INT (uploader_upload (up, old, "99501"), RC_ERR);      //  stays failed
+    CHECK_EQ_INT (uploader_report (up), 0);
+    snprintf (prefix, sizeof prefix, "data/hotkey=%s/epoch=%s/", wallet_ss58 (miner), old);
+    memset (&listed, 0, sizeof listed);
+    CHECK_EQ_INT (s3_list_all (s3, bucket, prefix, 100, s_collect, &listed), 0);
+    CHECK_EQ_INT (listed.count, 0);
+    printf ("a past epoch's zipcode is marked failed, not uploaded\n");
 
     uploader_destroy (&up);
     metrics_destroy (&metrics);

@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <regex.h>
 #include <signal.h>
+#include <time.h>
 #include <sodium.h>
 #include <sys/wait.h>
 
@@ -130,7 +131,9 @@ main (void)
     setenv ("ZM_UPLOADER_SWEEP_MS", "200", 1);
     zm_config_t cfg;
     t_config (&cfg);
-    wallet_t *w = wallet_new_dev ("uploader-ledger");
+    char dev_name [64];
+    snprintf (dev_name, sizeof dev_name, "%s-%d-%lld", "uploader-ledger", (int) getpid (), (long long) time (NULL));
+    wallet_t *w = wallet_new_dev (dev_name);
     s3_t *s3 = t_s3 ();
 
     //  1. upload, key and format

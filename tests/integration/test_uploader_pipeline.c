@@ -12,6 +12,7 @@
 #include "tests/integration/test_uploader_lib.h"
 
 #include <signal.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -112,7 +113,9 @@ main (void)
     CHECK (mkdtemp (dir));
     char wallets [256], path [512], slog [256], ulog [256], endpoint [512];
     snprintf (wallets, sizeof wallets, "%s/wallets", dir);
-    wallet_t *hot = wallet_new_dev ("pipe-miner");
+    char dev_name [64];
+    snprintf (dev_name, sizeof dev_name, "%s-%d-%lld", "pipe-miner", (int) getpid (), (long long) time (NULL));
+    wallet_t *hot = wallet_new_dev (dev_name);
     wallet_t *cold = wallet_new_dev ("pipe-cold");
     const char *reason = NULL;
     CHECK (wallet_write_hotkey (hot, wallets, "miner", "default", &reason) == 0);

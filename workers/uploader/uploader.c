@@ -785,18 +785,27 @@ uploader_report (uploader_t *self)
         db_result_int64 (res, i, 5, &reported);
         bool due = strcmp (db_result_get (res, i, 6), "t") == 0;
         const char *status = NULL;
-        if (uploaded == total)
+        if (uploaded == total && uploaded > reported)
             status = "COMPLETED";
         else
-        if (uploaded > reported && due)
+        if (uploaded > 0 && uploaded > reported && due)
             status = "IN_PROGRESS";
         if (!status)
             continue;
         rc = s_report_one (self, db_result_get (res, i, 0), status, listings,
                            db_result_get (res, i, 4), (int) uploaded);
-        if (rc != 0) {
+        if (rc == RC_RETRY) {
             self->report_retry_at = clock_mono_ms () + backoff_next (&self->report_backoff);
             break;
+        }
+        if (rc != 0) {
+            //  refused for good (4xx): not again for this epoch until more zipcodes land
+            char n [16];
+            snprintf (n, sizeof n, "%lld", (long long) uploaded);
+            db_exec (self->db, "UPDATE miner_epochs SET status_reported_uploads = $2::integer "
+                               "WHERE epoch_id = $1", DB_P (db_result_get (res, i, 0), n), NULL);
+            rc = 0;
+            continue;
         }
         backoff_reset (&self->report_backoff);
         accepted++;
