@@ -132,7 +132,9 @@ main (void)
     zm_config_t cfg;
     t_config (&cfg);
     char dev_name [64];
-    snprintf (dev_name, sizeof dev_name, "%s-%d-%lld", "uploader-ledger", (int) getpid (), (long long) time (NULL));
+    snprintf (dev_name, sizeof dev_name, "%s-%d-%lld",
+              "uploader-ledger", (int) getpid (),
+              (long long) time (NULL));
     wallet_t *w = wallet_new_dev (dev_name);
     s3_t *s3 = t_s3 ();
 

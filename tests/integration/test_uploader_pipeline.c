@@ -114,7 +114,9 @@ main (void)
     char wallets [256], path [512], slog [256], ulog [256], endpoint [512];
     snprintf (wallets, sizeof wallets, "%s/wallets", dir);
     char dev_name [64];
-    snprintf (dev_name, sizeof dev_name, "%s-%d-%lld", "pipe-miner", (int) getpid (), (long long) time (NULL));
+    snprintf (dev_name, sizeof dev_name, "%s-%d-%lld",
+              "pipe-miner", (int) getpid (),
+              (long long) time (NULL));
     wallet_t *hot = wallet_new_dev (dev_name);
     wallet_t *cold = wallet_new_dev ("pipe-cold");
     const char *reason = NULL;

@@ -67,6 +67,7 @@ struct _uploader_t {
     int64_t next_sweep_at;
     backoff_t report_backoff;
     int64_t report_retry_at;
+    int64_t next_report_at;     //  the tick looks for due reports once a second
 
     metrics_family_t *uploads;  //  {result}: landed, already, retry, failed
     metrics_family_t *bytes;
@@ -827,5 +828,8 @@ uploader_tick (uploader_t *self)
         if (rc != RC_RETRY && was_retrying)
             log_info ("uploads_resumed", LI ("landed", rc));
     }
-    uploader_report (self);
+    if (now >= self->next_report_at) {
+        self->next_report_at = now + 1000;
+        uploader_report (self);
+    }
 }

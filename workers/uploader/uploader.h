@@ -74,7 +74,8 @@ int uploader_sweep (uploader_t *self);
 //  Sends the status reports that are due. Returns the number accepted, or RC_RETRY.
 int uploader_report (uploader_t *self);
 
-//  What the loop calls every tick: sweep when due and not backing off, then report.
+//  What the loop calls every tick: sweep when due and not backing off; at most once a
+//  second, send the status reports that are due.
 void uploader_tick (uploader_t *self);
 
 //  Copies the uploader's counters into the metrics registry given to uploader_new. The
