@@ -4,6 +4,7 @@
     stored content's count and SHA-256, refusals (unknown task, superseded lease, closed task,
     malformed frame), re-announcement of stored-not-uploaded zipcodes, and RC_RETRY with
     nothing stored while the database is unreachable.                                        */
+#include "common/log.h"
 #include "common/metrics.h"
 #include "common/zmqx.h"
 #include "proto/zipcode_stored.h"
@@ -177,6 +178,34 @@ main (void)
     CHECK (s_metric (metrics, "zipmine_storage_batches_total{outcome=\"stale_lease\"} 1"));
     CHECK (s_metric (metrics, "zipmine_storage_batches_total{outcome=\"unknown_task\"} 1"));
     CHECK (s_metric (metrics, "zipmine_storage_batches_total{outcome=\"closed\"} 1"));
+
+    //  a batch of garbage: every listing counted, only the first 5 logged one by one
+    char logpath [] = "/tmp/zm_storage_db_log_XXXXXX";
+    int logfd = mkstemp (logpath);
+    CHECK (logfd >= 0);
+    log_set_fd (logfd);
+    const char *junk [8];
+    char jl [8][1024];
+    for (int i = 0; i < 8; i++)
+        junk [i] = t_listing (jl [i], sizeof jl [i], 300 + i, "10001");    //  wrong zipcode
+    t_batch (&sb, EPOCH, "60601", 7, 5, false, junk, 8);
+    CHECK_EQ_INT (s_handle (st, &sb, &r), 0);
+    log_set_fd (1);
+    CHECK_EQ_INT (r.rejected, 8);
+    CHECK_EQ_INT (r.stored, 0);
+    FILE *lf = fdopen (logfd, "r");
+    rewind (lf);
+    char line [4096];
+    int one_by_one = 0, summary = 0;
+    while (fgets (line, sizeof line, lf)) {
+        one_by_one += strstr (line, "\"event\":\"listing_rejected\"") != NULL;
+        summary += strstr (line, "\"event\":\"listings_rejected_more\"") != NULL;
+    }
+    fclose (lf);
+    unlink (logpath);
+    CHECK_EQ_INT (one_by_one, 5);
+    CHECK_EQ_INT (summary, 1);
+    CHECK (s_metric (metrics, "zipmine_storage_listings_rejected_total{reason=\"wrong_zipcode\"} 10"));
 
     //  an empty final batch completes a zipcode with 0 listings
     t_batch (&sb, EPOCH, "60601", 7, 0, true, NULL, 0);

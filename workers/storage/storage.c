@@ -21,6 +21,7 @@
 #include <string.h>
 
 #define STORAGE_OUTCOMES 7
+#define STORAGE_REJECTS_LOGGED 5        //  rejected listings logged one by one per batch
 
 static const char *s_outcome_names [STORAGE_OUTCOMES] = {
     "stored", "duplicate", "malformed", "unknown_task", "stale_lease", "closed", "failed"
@@ -328,9 +329,12 @@ storage_handle (storage_t *self, const uint8_t *data, size_t size, storage_resul
         if (reason != LISTING_OK) {
             result->rejected++;
             metrics_inc (metrics_series (self->rejected, listing_reason_name (reason)));
-            log_warn ("listing_rejected", LS ("epoch", batch.epoch),
-                      LS ("zipcode", batch.zipcode), LI ("seq", batch.seq), LI ("index", i),
-                      LS ("reason", listing_reason_name (reason)), LS ("detail", verdict.detail));
+            //  the first few in detail; a batch of garbage must not flood the log
+            if (result->rejected <= STORAGE_REJECTS_LOGGED)
+                log_warn ("listing_rejected", LS ("epoch", batch.epoch),
+                          LS ("zipcode", batch.zipcode), LI ("seq", batch.seq), LI ("index", i),
+                          LS ("reason", listing_reason_name (reason)),
+                          LS ("detail", verdict.detail));
             continue;
         }
         char *id = self->ids + (size_t) ngood * (LISTING_ID_MAX + 1);
@@ -339,6 +343,10 @@ storage_handle (storage_t *self, const uint8_t *data, size_t size, storage_resul
         texts [ngood] = batch.listings [i].json;
         ngood++;
     }
+    if (result->rejected > STORAGE_REJECTS_LOGGED)
+        log_warn ("listings_rejected_more", LS ("epoch", batch.epoch),
+                  LS ("zipcode", batch.zipcode), LI ("seq", batch.seq),
+                  LI ("rejected", result->rejected), LI ("logged", STORAGE_REJECTS_LOGGED));
     int rc = s_store (self, &batch, texts, ids, ngood, result);
     free (texts);
     free (ids);
