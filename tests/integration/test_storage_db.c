@@ -166,6 +166,13 @@ main (void)
     CHECK_EQ_INT (s_handle (st, &sb, &r), 0);
     CHECK_EQ_INT (r.outcome, STORAGE_STALE_LEASE);
     CHECK_EQ_INT (s_rows (check, "10001"), 0);
+    //  an expired lease: the assigner put the task back to pending without a lease
+    CHECK_EQ_INT (db_exec (check, "UPDATE miner_tasks SET status = 'pending', lease_id = NULL, "
+                                  "lease_deadline = NULL WHERE zipcode = '10001'", 0, NULL, NULL), 0);
+    t_batch (&sb, EPOCH, "10001", 7, 0, true, other, 1);
+    CHECK_EQ_INT (s_handle (st, &sb, &r), 0);
+    CHECK_EQ_INT (r.outcome, STORAGE_STALE_LEASE);
+    CHECK_EQ_INT (s_rows (check, "10001"), 0);
     //  a task this node does not have
     const char *nowhere [] = { t_listing (l [0], sizeof l [0], 100, "99999") };
     t_batch (&sb, EPOCH, "99999", 7, 0, true, nowhere, 1);
@@ -175,7 +182,7 @@ main (void)
     CHECK_EQ_INT (storage_handle (st, (const uint8_t *) "\xdd\xff\xff\xff\xff", 5, &r), 0);
     CHECK_EQ_INT (r.outcome, STORAGE_MALFORMED);
     CHECK (s_metric (metrics, "zipmine_storage_batches_total{outcome=\"malformed\"} 1"));
-    CHECK (s_metric (metrics, "zipmine_storage_batches_total{outcome=\"stale_lease\"} 1"));
+    CHECK (s_metric (metrics, "zipmine_storage_batches_total{outcome=\"stale_lease\"} 2"));
     CHECK (s_metric (metrics, "zipmine_storage_batches_total{outcome=\"unknown_task\"} 1"));
     CHECK (s_metric (metrics, "zipmine_storage_batches_total{outcome=\"closed\"} 1"));
 

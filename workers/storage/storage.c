@@ -186,13 +186,13 @@ s_store (storage_t *self, const proto_listing_batch_t *b, const char *const *tex
     ||  strcmp (status, "failed") == 0)
         refuse = STORAGE_CLOSED;
     else
-    if (task_lease && strcmp (task_lease, lease) != 0)
-        refuse = STORAGE_STALE_LEASE;
+    if (!task_lease || strcmp (task_lease, lease) != 0)
+        refuse = STORAGE_STALE_LEASE;       //  superseded, or no lease is current (expired)
     db_result_destroy (&res);
     if (refuse != STORAGE_STORED) {
         db_rollback (self->db);
         return s_refuse (self, result, refuse, b, refuse == STORAGE_CLOSED
-                         ? "task is already complete" : "lease superseded");
+                         ? "task is already complete" : "not the task's current lease");
     }
     rc = db_exec (self->db, "CREATE TEMP TABLE IF NOT EXISTS storage_in "
                             "(listing_id text, doc text) ON COMMIT DELETE ROWS", 0, NULL, NULL);

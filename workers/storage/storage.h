@@ -18,7 +18,8 @@
 
     Batches are refused whole (counted by outcome, logged, nothing stored) when they do not
     decode, name a task this node does not have, carry a lease other than the task's current
-    one (a superseded lease), or arrive for a task already stored, uploaded or failed.
+    one (a superseded lease, or the task has no current lease: it expired and waits to be
+    leased again), or arrive for a task already stored, uploaded or failed.
     Bad listings inside a good batch are counted by reason and logged, never stored.
 
     Recovery: storage_reannounce announces every zipcode that is stored but whose upload has
@@ -42,7 +43,7 @@ typedef enum {
     STORAGE_DUPLICATE,          //  this (epoch, zipcode, lease, seq) was committed before
     STORAGE_MALFORMED,          //  did not decode
     STORAGE_UNKNOWN_TASK,       //  no such (epoch, zipcode) task
-    STORAGE_STALE_LEASE,        //  not the task's current lease
+    STORAGE_STALE_LEASE,        //  not the task's current lease (or none is current)
     STORAGE_CLOSED,             //  task already stored / uploaded / failed
     STORAGE_FAILED              //  the database refused the batch (not transient)
 } storage_outcome_t;
