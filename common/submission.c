@@ -89,10 +89,16 @@ submission_key_parse (const char *key, submission_key_t *out)
     if (s_segment (seg [3], seglen [3], "zipcode=", out->zipcode, sizeof out->zipcode) != 0
     ||  strlen (out->zipcode) != 5 || !s_digits (out->zipcode, 5))
         goto bad;
-    //  data_<stamp>.json: the stamp is the miner's business, but it must be there
+    //  data_<stamp>.json: the stamp is the miner's business, but it must be there and
+    //  plain ([A-Za-z0-9_-]), so the key is printable ASCII everywhere it travels
     if (seglen [4] < strlen ("data_x.json") || memcmp (seg [4], "data_", 5) != 0
     ||  memcmp (seg [4] + seglen [4] - 5, ".json", 5) != 0)
         goto bad;
+    for (size_t i = 5; i < seglen [4] - 5; i++) {
+        char c = seg [4][i];
+        if (!s_alnum (&c, 1) && c != '_' && c != '-')
+            goto bad;
+    }
     return 0;
 bad:
     memset (out, 0, sizeof *out);

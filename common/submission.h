@@ -96,7 +96,7 @@ typedef struct {
 
 //  Parses an S3 key of the section-6 layout: exactly five segments "data",
 //  "hotkey=[A-Za-z0-9]{1,64}", "epoch=<valid epoch id>", "zipcode=<5 digits>",
-//  "data_<anything without '/'>.json". Returns 0, or -1 (out zeroed) for any other key.
+//  "data_[A-Za-z0-9_-]+.json". Returns 0, or -1 (out zeroed) for any other key.
 int submission_key_parse (const char *key, submission_key_t *out);
 
 //  The listing prefix of one miner's epoch: "data/hotkey={hotkey}/epoch={epoch}/".

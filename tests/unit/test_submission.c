@@ -80,6 +80,8 @@ test_keys (void)
         "data/hotkey=" HK "/epoch=" EP "/zipcode=" ZIP,
         "other/hotkey=" HK "/epoch=" EP "/zipcode=" ZIP "/data_1.json",
         "data/hotkey=" HK "/epoch=" EP "/zipcode=" ZIP "/data_.json",
+        "data/hotkey=" HK "/epoch=" EP "/zipcode=" ZIP "/data_1 2.json",
+        "data/hotkey=" HK "/epoch=" EP "/zipcode=" ZIP "/data_\xc3\xa9.json",
         "", "data", "data/////",
         "data/hotkey=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
             "/epoch=" EP "/zipcode=" ZIP "/data_1.json",      //  65 characters
