@@ -32,6 +32,7 @@ proto_metric_type_name (int type)
     switch (type) {
         case PROTO_METRIC_COUNTER: return "counter";
         case PROTO_METRIC_GAUGE:   return "gauge";
+        case PROTO_METRIC_HISTOGRAM: return "histogram";
         default:                   return "unknown";
     }
 }
@@ -88,7 +89,8 @@ s_check_metric (const proto_metric_t *m, size_t i, proto_err_t *err)
     if (!m->name || !proto_valid_metric_name (m->name))
         return codec_fail (err, "metrics[%zu]: field 'name': expected Prometheus metric name "
                            "of at most %d bytes", i, PROTO_METRIC_NAME_MAX);
-    if (m->type != PROTO_METRIC_COUNTER && m->type != PROTO_METRIC_GAUGE)
+    if (m->type != PROTO_METRIC_COUNTER && m->type != PROTO_METRIC_GAUGE
+    &&  m->type != PROTO_METRIC_HISTOGRAM)
         return codec_fail (err, "metrics[%zu]: field 'type': unknown metric type %d", i,
                            m->type);
     if (m->help && !proto_valid_text (m->help, PROTO_METRIC_HELP_MAX))
@@ -221,7 +223,7 @@ s_decode_metric (mpr_t *r, proto_metric_t *m, codec_arena_t *arena)
                                      "[a-zA-Z_:][a-zA-Z0-9_:]*");
                 break;
             case M_TYPE:
-                if (codec_uint (r, "type", PROTO_METRIC_COUNTER, PROTO_METRIC_GAUGE, &u))
+                if (codec_uint (r, "type", PROTO_METRIC_COUNTER, PROTO_METRIC_HISTOGRAM, &u))
                     return RC_MALFORMED;
                 m->type = (int) u;
                 break;

@@ -33,8 +33,9 @@ typedef enum {
 } proto_worker_state_t;
 
 typedef enum {
-    PROTO_METRIC_COUNTER = 1,
-    PROTO_METRIC_GAUGE   = 2
+    PROTO_METRIC_COUNTER   = 1,
+    PROTO_METRIC_GAUGE     = 2,
+    PROTO_METRIC_HISTOGRAM = 3      //  one row per _bucket{le}, _sum and _count line
 } proto_metric_type_t;
 
 #define PROTO_HEARTBEAT_INDEX_MAX   1023

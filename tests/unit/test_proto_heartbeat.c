@@ -110,7 +110,9 @@ test_roundtrip (void)
     for (int i = 0; i < PROTO_METRICS_MAX; i++) {
         snprintf (names [i], sizeof names [i], "m_%d", i);
         many [i].name = names [i];
-        many [i].type = PROTO_METRIC_GAUGE;
+        //  every type travels: counters, gauges and histogram rows
+        many [i].type = i % 3 == 0 ? PROTO_METRIC_COUNTER
+                      : i % 3 == 1 ? PROTO_METRIC_GAUGE : PROTO_METRIC_HISTOGRAM;
         many [i].value = i;
         many [i].nlabels = PROTO_LABELS_MAX;
         for (int k = 0; k < PROTO_LABELS_MAX; k++)
@@ -156,7 +158,7 @@ test_encode_refuses (void)
     REFUSE (s_metrics [1].name = "1abc", "metrics[1]: field 'name'");
     REFUSE (s_metrics [1].name = "a-b", "metrics[1]: field 'name'");
     REFUSE (s_metrics [1].name = NULL, "metrics[1]: field 'name'");
-    REFUSE (s_metrics [1].type = 3, "field 'type'");
+    REFUSE (s_metrics [1].type = 4, "field 'type'");
     REFUSE (s_metrics [0].labels [1].name = "__reserved", "bad label name");
     REFUSE (s_metrics [0].labels [1].name = "zipcode", "duplicate label");
     REFUSE (s_metrics [0].labels [1].value = "\xff", "label 'result'");
