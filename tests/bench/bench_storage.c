@@ -59,7 +59,7 @@ s_int (db_t *db, const char *sql)
 static void
 s_zip (int z, char *out)
 {
-    snprintf (out, 6, "%05d", 77000 + z);
+    snprintf (out, 6, "%05u", 77000u + (unsigned) z % 1000u);
 }
 
 static void
