@@ -15,7 +15,9 @@
 #  3. Configuration: every ZM_* variable the Dockerfile and compose.yaml set is an option of
 #     zipmined's config table (`zipmined --help`); compose.yaml parses (python3-yaml), has
 #     postgres, coordinator, two miners and a validator, each node's database is created by
-#     postgres-init.sql, published ports target the node port, stop_grace_period >= 25 s.
+#     postgres-init.sql, published ports target the node port, stop_grace_period >= 25 s;
+#     its `keys` script, run as compose would, writes a metagraph listing every node's hotkey
+#     and, for miners, the coldkeypub.txt the uploader signs grants with.
 #  4. Live: zipmined runs with the image's ENV (so its values are valid), the Dockerfile's
 #     HEALTHCHECK command, run as written, passes against it and fails once it is gone;
 #     SIGTERM stops the node with exit 0 within 25 s (the grace periods assume it).
@@ -316,11 +318,45 @@ if want != ["coordinator", "miner", "miner", "validator"]:
     bad("compose should run one coordinator, two miners, one validator (got %s)" % want)
 if "postgres" not in svcs:
     bad("compose has no postgres service")
+# the keys service's script, as compose runs it ($$ is compose's escape for $), for the test
+keys = svcs.get("keys", {}).get("command") or [""]
+with open(os.path.join(tmp, "keys.sh"), "w") as f:
+    f.write(keys[0].replace("$$", "$").replace("/var/lib/zipmine/wallets", os.path.join(tmp, "wallets")))
+wallets = {}
+for name in roles:
+    e = svcs[name].get("environment") or {}
+    if "ZM_WALLET_NAME" in e:
+        wallets[name] = e["ZM_WALLET_NAME"]
+with open(os.path.join(tmp, "compose_wallets.json"), "w") as f:
+    json.dump(wallets, f)
 
 if problems:
     print("%d problem(s)" % len(problems))
     sys.exit(1)
 print("static checks: ok")
+PY
+
+# ---- compose's keys service: dev hotkeys, coldkeypub.txt and a metagraph the coordinator loads
+mkdir -p "$T/wallets"
+PATH="$BIN:$PATH" bash "$T/keys.sh" > "$T/keys.out" 2>&1 || { cat "$T/keys.out"; fail "compose keys script"; }
+python3 - "$T" <<'PY' || fail "compose keys script output"
+import json, os, sys
+t = sys.argv[1]
+w = os.path.join(t, "wallets")
+mg = json.load(open(os.path.join(w, "metagraph.json")))
+by_role = {}
+for h in mg["hotkeys"]:
+    by_role.setdefault(h["role"], []).append(h)
+assert len(by_role.get("miner", [])) == 2 and len(by_role.get("validator", [])) == 1, mg
+for node, wallet in json.load(open(os.path.join(t, "compose_wallets.json"))).items():
+    hk = json.load(open(os.path.join(w, wallet, "hotkeys", "default")))
+    entry = [h for h in mg["hotkeys"] if h["hotkey"] == hk["ss58Address"]]
+    assert len(entry) == 1, "%s: hotkey %s not in the metagraph" % (node, hk["ss58Address"])
+    if entry[0]["role"] == "miner":
+        ck = json.load(open(os.path.join(w, wallet, "coldkeypub.txt")))["ss58Address"]
+        assert ck == entry[0]["coldkey"], "%s: coldkeypub.txt %s != metagraph %s" % (node, ck, entry[0]["coldkey"])
+print("compose keys script: metagraph with 2 miners and 1 validator; every node's hotkey listed, "
+      "miners' coldkeypub.txt matching")
 PY
 
 # ---- 4. live: the image's ENV, the HEALTHCHECK command, SIGTERM -----------------------------

@@ -13,7 +13,8 @@
 #     emptyDir under a read-only root; every ZM_* variable is a config option, every
 #     $(VAR) is defined before use; ConfigMaps, Secrets and their keys that pods reference
 #     exist (the Secrets in secret.template.yaml); each StatefulSet's hotkey mount is
-#     <wallet.path>/<wallet.name>/hotkeys with one Secret key per replica; Services select
+#     <wallet.path>/<wallet.name>/hotkeys with one Secret key per replica, and miners get
+#     <wallet.path>/<wallet.name>/coldkeypub.txt (the uploader's grant commitment); Services select
 #     a workload and target its named ports; StatefulSets name a headless Service.
 #  3. The ConfigMap's zipmine.conf: every key is an option, and a real zipmined runs on it
 #     configured the way the pods configure it (ZM_CONFIG, ZM_NODE_NAME in env), answers the
@@ -213,6 +214,10 @@ for w in workloads:
             want = {"%s-%d" % (w["metadata"]["name"], i) for i in range(spec.get("replicas", 1))}
             if not want <= keys:
                 bad("%s: Secret template lacks hotkeys %s" % (name, sorted(want - keys)))
+        if role == "miner":
+            ck = mounts.get("%s/%s/coldkeypub.txt" % (wpath, wname))
+            if not ck or ck.get("subPath") != "coldkeypub.txt" or "secret" not in vols.get(ck["name"], {}):
+                bad("%s: the uploader needs %s/%s/coldkeypub.txt" % (name, wpath, wname))
 for sname, s in services.items():
     sel = s["spec"].get("selector", {})
     match = [w for w in workloads
