@@ -138,6 +138,11 @@ const cfg_opt_t zm_config_table [] = {
     { "world.page_size.max", "ZM_WORLD_PAGE_SIZE_MAX", CFG_INT, "500", 1, 10000, NULL,
       F (world_page_size_max), 0, "largest page_size the world accepts" },
 
+    { "storage.endpoint", "ZM_STORAGE_ENDPOINT", CFG_STR, "storage", 1, 400, NULL,
+      F (storage_endpoint), 0, "storage's listing_batch PULL (it binds): stage or tcp://" },
+    { "uploader.endpoint", "ZM_UPLOADER_ENDPOINT", CFG_STR, "uploader", 1, 400, NULL,
+      F (uploader_endpoint), 0,
+      "the uploader's zipcode_stored PULL (it binds, storage connects): stage or tcp://" },
     { "uploader.sweep.ms", "ZM_UPLOADER_SWEEP_MS", CFG_INT, "5000", 100, 3600000, NULL,
       F (uploader_sweep_ms), 0, "uploader ledger sweep interval (recovers lost messages)" },
     { "uploader.status.interval.ms", "ZM_UPLOADER_STATUS_INTERVAL_MS", CFG_INT, "15000", 0,

@@ -94,7 +94,9 @@ typedef struct {
     double world_rate_per_s;    //  per client address; 0 = unlimited
     int64_t world_page_size_max;
 
-    //  miner uploader (workers/uploader/README.md)
+    //  miner storage and uploader (workers/storage/README.md, workers/uploader/README.md)
+    char *storage_endpoint;     //  stage name or endpoint storage binds its PULL to
+    char *uploader_endpoint;    //  the uploader's PULL (bound by it, connected by storage)
     int64_t uploader_sweep_ms;  //  ledger sweep: stored zipcodes not landed are (re)tried
     int64_t uploader_status_interval_ms;    //  least time between IN_PROGRESS reports
 

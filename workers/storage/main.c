@@ -1,5 +1,6 @@
-/*  storage: the worker. PULL listing batches (binds <run.dir>/<node.name>/storage.ipc), PUSH
-    zipcode_stored to the uploader (connects uploader.ipc). Ready once the database answers
+/*  storage: the worker. PULL listing batches (binds storage.endpoint, by default
+    <run.dir>/<node.name>/storage.ipc), PUSH zipcode_stored to the uploader (connects
+    uploader.endpoint, by default uploader.ipc). Ready once the database answers
     and the migrations are applied; then re-announces stored zipcodes not yet uploaded.
 
     A batch that meets a database outage is kept (one, in memory) and intake pauses (the
@@ -137,12 +138,12 @@ main (int argc, char **argv)
     }
     pull_ep [0] = '@';
     push_ep [0] = '>';
-    if (zmqx_endpoint (pull_ep + 1, sizeof pull_ep - 1, cfg->run_dir, cfg->node_name, "storage",
-                       err, sizeof err) != 0
+    if (zmqx_endpoint (pull_ep + 1, sizeof pull_ep - 1, cfg->run_dir, cfg->node_name,
+                       cfg->storage_endpoint, err, sizeof err) != 0
     ||  zmqx_endpoint (push_ep + 1, sizeof push_ep - 1, cfg->run_dir, cfg->node_name,
-                       "uploader", err, sizeof err) != 0) {
+                       cfg->uploader_endpoint, err, sizeof err) != 0) {
         db_destroy (&db);
-        log_error ("config_invalid", LS ("key", "run.dir"), LS ("reason", err));
+        log_error ("config_invalid", LS ("key", "storage.endpoint"), LS ("reason", err));
         rc = EXIT_CONFIG;
         goto out;
     }

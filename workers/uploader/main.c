@@ -1,4 +1,5 @@
-/*  uploader: the worker. PULL zipcode_stored (binds <run.dir>/<node.name>/uploader.ipc) on
+/*  uploader: the worker. PULL zipcode_stored (binds uploader.endpoint, by default
+    <run.dir>/<node.name>/uploader.ipc) on
     the worker loop; the uploads, the sweep and the status reports run on a second thread
     that owns the uploader (database, S3 and HTTP clients), so a slow S3 or coordinator call
     never delays heartbeats. The two talk over an inproc PAIR:
@@ -267,8 +268,8 @@ main (int argc, char **argv)
     }
     pull_ep [0] = '@';
     if (zmqx_endpoint (pull_ep + 1, sizeof pull_ep - 1, cfg->run_dir, cfg->node_name,
-                       "uploader", err, sizeof err) != 0) {
-        log_error ("config_invalid", LS ("key", "run.dir"), LS ("reason", err));
+                       cfg->uploader_endpoint, err, sizeof err) != 0) {
+        log_error ("config_invalid", LS ("key", "uploader.endpoint"), LS ("reason", err));
         goto out;
     }
     app.uploader = uploader_new (cfg, &db, wallet, coldkey, worker_metrics (worker));
