@@ -4,7 +4,7 @@
     Values form a tree owned by its root; objects keep insertion order and are sorted only
     when printed. Doubles are printed by finding the shortest round-trip digits with the C
     library's correctly rounded printf ("%.*e") and strtod: at precision p the nearest p-digit
-    decimal is tried and, because at a power of two the interval of decimals that read back to
+    decimal is tried and, at a power of two, where the interval of decimals that read back to
     the double is lopsided (the gap below is half the gap above), so is the p-digit neighbour
     on the other side of the double. The least p that reads back (found by bisection) gives
     the digit string CPython's dtoa (mode 0) yields. The 'r' layout rules follow
@@ -239,10 +239,11 @@ s_step (char *digits, int *exp10, int dir)
 }
 
 //  Whether some p-digit decimal reads back to v > 0, and if so which one: the nearest
-//  p-digit decimal, else its neighbour on the other side of v (only ever needed at a power of
-//  two, where the interval below v is half as wide as the one above).
+//  p-digit decimal, else, when v is a power of two (the only place where the interval of
+//  decimals reading back to v is lopsided: the gap below is half the gap above), its
+//  neighbour on the other side of v.
 static bool
-s_try (double v, int p, char digits [24], int *exp10)
+s_try (double v, bool pow2, int p, char digits [24], int *exp10)
 {
     char buf [48];
     snprintf (buf, sizeof buf, "%.*e", p - 1, v);
@@ -250,6 +251,8 @@ s_try (double v, int p, char digits [24], int *exp10)
     double back = strtod (buf, NULL);
     if (back == v)
         return true;
+    if (!pow2)
+        return false;
     char other [24];
     memcpy (other, digits, strlen (digits) + 1);
     int e1 = *exp10;
@@ -264,23 +267,35 @@ s_try (double v, int p, char digits [24], int *exp10)
 //  Shortest round-trip digits of v > 0 (finite), without trailing zeros. "Some p-digit
 //  decimal lies in v's round-trip interval" only gets truer as p grows (the p-digit decimals
 //  are among the (p+1)-digit ones), and s_try decides exactly that, so the least p is found by
-//  bisection over 1..17 (17 always works).
+//  bisection over 1..17 (17 always works). The first probe is p = 16, because computed values
+//  (scores, weights) mostly need 16 or 17 digits.
 static void
 s_shortest (double v, char digits [24], int *exp10)
 {
+    uint64_t bits;
+    memcpy (&bits, &v, sizeof bits);
+    bool pow2 = (bits & 0xfffffffffffffULL) == 0;
     int lo = 1, hi = 17;
+    bool found = false;             //  digits/exp10 hold the answer for p = hi
+    int mid = 16;
     while (lo < hi) {
-        int mid = (lo + hi) / 2;
         char d [24];
         int e;
-        if (s_try (v, mid, d, &e))
+        if (s_try (v, pow2, mid, d, &e)) {
             hi = mid;
+            memcpy (digits, d, sizeof d);
+            *exp10 = e;
+            found = true;
+        }
         else
             lo = mid + 1;
+        mid = (lo + hi) / 2;
     }
-    bool ok = s_try (v, lo, digits, exp10);
-    assert (ok);
-    (void) ok;
+    if (!found) {
+        bool ok = s_try (v, pow2, 17, digits, exp10);
+        assert (ok);
+        (void) ok;
+    }
     size_t n = strlen (digits);
     while (n > 1 && digits [n - 1] == '0')
         digits [--n] = 0;
