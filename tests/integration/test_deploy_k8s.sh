@@ -21,6 +21,8 @@
 #     probes' paths with 200, and `zipminectl scale` works from that same environment (what
 #     `kubectl exec POD -- zipminectl scale POOL N` does). With kubectl installed,
 #     `kubectl kustomize` must render the directory too.
+#  4. docs/deploy.md's alert rules pass `promtool check rules` and use only metrics the code
+#     registers.
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=${ZM_SOURCE_DIR:-$HERE/../..}
 source "$SRC/tests/support/supervisor_lib.sh"
@@ -246,6 +248,33 @@ if command -v kubectl >/dev/null; then
 else
     echo "kubectl not installed: kustomization checked by the parser above only"
 fi
+
+# ---- the alert rules of docs/deploy.md: promtool accepts them, and every metric they use is
+# one the code registers (so a renamed metric cannot leave a silent alert behind)
+command -v promtool >/dev/null || fail "promtool not installed (Debian package prometheus)"
+python3 - "$SRC" "$T" <<'PY' || fail "docs/deploy.md alert rules"
+import os, re, subprocess, sys, yaml
+src, t = sys.argv[1:3]
+doc = open(os.path.join(src, "docs/deploy.md")).read()
+m = re.search(r"<!-- alerts -->\s*```yaml\n(.*?)```", doc, re.S)
+assert m, "docs/deploy.md has no alerts block"
+open(os.path.join(t, "alerts.yml"), "w").write(m.group(1))
+code = ""
+for d in ("common", "workers", "supervisor"):
+    for root, _, files in os.walk(os.path.join(src, d)):
+        for f in files:
+            if f.endswith(".c"):
+                code += open(os.path.join(root, f), errors="replace").read()
+used = set()
+for g in yaml.safe_load(m.group(1))["groups"]:
+    for r in g["rules"]:
+        used |= set(re.findall(r"zipmine_[a-z0-9_]+", r["expr"]))
+missing = sorted(n for n in used if '"%s"' % n not in code)
+assert not missing, "alert rules use metrics the code does not register: %s" % missing
+print("alert rules use %d metrics, all registered in the code" % len(used))
+PY
+promtool check rules "$T/alerts.yml" > "$T/promtool.out" 2>&1 || { cat "$T/promtool.out"; fail "promtool check rules"; }
+echo "promtool check rules: $(grep -o 'SUCCESS.*' "$T/promtool.out")"
 
 # ---- 3. a node configured as the pods configure it ------------------------------------------
 sup_link fast
