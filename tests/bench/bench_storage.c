@@ -178,7 +178,8 @@ main (int argc, char **argv)
     zsock_t *push = zmqx_new (ZMQ_PUSH, endpoint, &opts);
     //  wait for storage to be up (it migrates nothing new: the schema is there)
     for (int i = 0; i < 200 && s_int (db, "SELECT count(*) FROM pg_stat_activity WHERE "
-                                          "application_name = 'zipmine-storage'") == 0; i++)
+                                          "application_name = 'zipmine-storage' AND "
+                                          "datname = current_database()") == 0; i++)
         usleep (50 * 1000);
 
     int64_t t0 = clock_mono_ms ();

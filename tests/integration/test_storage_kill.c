@@ -121,7 +121,8 @@ main (void)
     CHECK_EQ_INT (db_exec (locker, "LOCK TABLE miner_batches IN SHARE MODE", 0, NULL, NULL), 0);
     CHECK_EQ_INT (zmqx_send (push, sb.data, sb.size, ZMQX_FRAME_MAX_DEFAULT, 0), 0);
     CHECK (s_wait_q (check, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                            "'zipmine-storage' AND wait_event_type = 'Lock' AND state = 'active'",
+                            "'zipmine-storage' AND wait_event_type = 'Lock' AND state = 'active' "
+                            "AND datname = current_database()",
                      1, 10000));
     printf ("storage is blocked mid-transaction; kill -9\n");
     CHECK (kill (pid, SIGKILL) == 0);
@@ -132,7 +133,7 @@ main (void)
     CHECK_EQ_INT (db_rollback (locker), 0);
     //  the orphaned backend finishes or aborts its statement and notices its client is gone
     CHECK (s_wait_q (check, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                            "'zipmine-storage'", 0, 15000));
+                            "'zipmine-storage' AND datname = current_database()", 0, 15000));
     CHECK_EQ_INT (s_q (check, "SELECT count(*) FROM miner_listings"), 0);
     CHECK_EQ_INT (s_q (check, "SELECT count(*) FROM miner_batches"), 0);
     CHECK_EQ_INT (s_q (check, "SELECT count(*) FROM miner_tasks WHERE status = 'leased'"), 1);
