@@ -8,6 +8,8 @@
         task is FAILED with the reason;
       - a scraper whose output is garbage (listings of another zipcode) fails the task at
         once, with the reason, and it is not retried;
+      - a task left 'scraped' but never stored (final batch lost) is re-leased after its
+        lease and the grace period;
       - SIGTERM stops the assigner and a scraper with exit 0.
     The coordinator is unreachable throughout (the epoch is in the database already).         */
 #include "tests/integration/test_assigner_lib.h"
@@ -136,7 +138,7 @@ main (void)
                "ZM_WALLET_HOTKEY=default", "ZM_COORDINATOR_URL=http://127.0.0.1:9", \
                "ZM_ASSIGNER_POLL_MS=1000", "ZM_ASSIGNER_LEASE_MS=6000", \
                "ZM_ASSIGNER_ATTEMPTS=3", "ZM_SCRAPER_KIND=command", "ZM_SCRAPER_TIMEOUT_S=60", \
-               "ZM_SCRAPER_BATCH=2"
+               "ZM_SCRAPER_BATCH=2", "ZM_ASSIGNER_SCRAPED_GRACE_MS=1000"
 
     pid_t assigner = tl_spawn (assigner_bin, alog, (const char *[]) { COMMON, NULL });
     CHECK (tl_wait_log (alog, "\"worker_ready\"", NULL, 1, 20000));
@@ -219,6 +221,17 @@ main (void)
     CHECK_EQ_STR (text, "1:garbage output: 4 of 4 lines rejected (wrong zipcode 4)");
     usleep (1500000);
     CHECK_EQ_INT (tl_log_count (alog, "\"task_leased\"", "60614"), 1);
+
+    //  5. a task scraped but never confirmed by storage (its final batch was lost with a
+    //  dying storage) goes back to the pool once its lease and the grace are over
+    snprintf (sql, sizeof sql, "INSERT INTO miner_tasks (epoch_id, zipcode, expected_listings, "
+              "status, lease_id, lease_deadline, attempts) VALUES ('%s', '94110', 4, 'scraped', "
+              "'999999', now () - interval '2 seconds', 1)", slot.id);
+    CHECK_EQ_INT (db_exec (db, sql, 0, NULL, NULL), 0);
+    CHECK (tl_wait_log (alog, "\"lease_expired\"",
+                        "\"reason\":\"scraped but not stored before the lease ended (attempt 1)\"",
+                        1, 10000));
+    CHECK (tl_wait_log (alog, "\"task_leased\"", "94110", 1, 10000));
 
     kill (d, SIGTERM);
     CHECK_EQ_INT (tl_wait_exit (d, 10000), 0);
