@@ -1052,14 +1052,15 @@ s_check_epochs (downloader_t *self)
         epoch_slot_at (now_s - grace_s, cfg->coord_epoch_s, &slot);
         epoch_id_format (slot.start - cfg->coord_epoch_s, epoch);
     }
-    int rc = downloader_epoch_fetch (self, epoch);
-    if (rc == RC_RETRY)
-        self->resume_at = clock_mono_ms () + backoff_next (&self->backoff);
+    //  an epoch the coordinator cannot give now is asked again at the next check; the
+    //  pump goes on meanwhile
+    if (downloader_epoch_fetch (self, epoch) == RC_RETRY)
+        log_debug ("epoch_not_available", LS ("epoch", epoch));
     //  every cached epoch whose deadline and grace have passed and that is not listed yet
     char grace [24];
     snprintf (grace, sizeof grace, "%lld", (long long) cfg->downloader_grace_ms);
     db_result_t *res = NULL;
-    rc = db_exec (self->db,
+    int rc = db_exec (self->db,
         "SELECT epoch_id FROM validator_epochs WHERE listed_at IS NULL "
         "AND submission_deadline + make_interval (secs => $1::bigint / 1000.0) <= now() "
         "ORDER BY epoch_id LIMIT 4", DB_P (grace), &res);
