@@ -172,8 +172,10 @@ pyrandom_sample_setsize (size_t k)
     uint64_t setsize = 21;
     if (k > 5) {
         //  math.log (x, 4) is log (x) / log (4.0) in double; math.ceil; exact 4 ** c.
-        double c = ceil (log ((double) (k * 3)) / log (4.0));
-        assert (c >= 0 && c < 31);
+        //  3k is exact in double for any k below 2^51; Python converts the int the same way.
+        double c = ceil (log ((double) k * 3.0) / log (4.0));
+        if (c >= 32)
+            return UINT64_MAX;      //  4^c beyond 2^64: larger than any population here
         setsize += (uint64_t) 1 << (2 * (unsigned) c);
     }
     return setsize;

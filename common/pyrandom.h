@@ -61,7 +61,8 @@ double pyrandom_random (pyrandom_t *self);
 //  random._randbelow (n) for n >= 1 (asserted): uniform in [0, n).
 uint64_t pyrandom_randbelow (pyrandom_t *self, uint64_t n);
 
-//  The setsize random.sample computes for k (21, plus 4 ** ceil (log (3k, 4)) when k > 5).
+//  The setsize random.sample computes for k (21, plus 4 ** ceil (log (3k, 4)) when k > 5),
+//  UINT64_MAX when that exceeds 64 bits.
 uint64_t pyrandom_sample_setsize (size_t k);
 
 //  random.sample (range (n), k) into out [0..k), in draw order. Returns 0, or -1 when k > n

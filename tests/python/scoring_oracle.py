@@ -1,7 +1,7 @@
 """Oracle for common/scoring, written from the algorithm text in common/scoring.h (steps 1-8)
 and DESIGN.md section 8, without looking at scoring.c. Stdlib only.
 
-stdin, one JSON value per line:
+stdin, one JSON value per line (UTF-8):
   {"t1": E}       answers "lo hi" = int(E * 0.85), int(E * 1.15)
   {"nonce": "...", "zips": [{"zip": "...", "subs": [[hotkey, last_modified, listings, passed],
                   ...]}, ...]}
@@ -75,8 +75,8 @@ def consensus(nonce, scores, weights, total, participants, winners):
 
 def main():
     out = []
-    for line in sys.stdin:
-        v = json.loads(line)
+    for line in sys.stdin.buffer:
+        v = json.loads(line)        # bytes: UTF-8 whatever the locale
         if "t1" in v:
             e = v["t1"]
             out.append(f"{int(e * 0.85)} {int(e * 1.15)}")

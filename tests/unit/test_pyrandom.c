@@ -60,6 +60,9 @@ main (void)
     CHECK_EQ_INT (pyrandom_sample_setsize (10), 85);
     CHECK_EQ_INT (pyrandom_sample_setsize (21), 85);
     CHECK_EQ_INT (pyrandom_sample_setsize (22), 277);
+    //  4 ** ceil (log (3 * 2**16, 4)) = 4 ** 9; huge k saturates instead of wrapping.
+    CHECK_EQ_INT (pyrandom_sample_setsize (PYRANDOM_SAMPLE_MAX_K), 21 + 262144);
+    CHECK (pyrandom_sample_setsize (SIZE_MAX) == UINT64_MAX);
 
     //  Either side of the pool/set boundary.
     //  random.seed(123); random.sample(range(85), 10)   (pool)
