@@ -113,8 +113,10 @@ s_upload_thread (void *arg)
 static void
 s_stop_thread (app_t *app)
 {
-    if (app->thread_started && !app->thread_done)
+    if (app->thread_started && !app->thread_done) {
+        uploader_request_stop (app->uploader);
         s_signal (app->pipe, 'T');
+    }
 }
 
 static int

@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,7 @@ struct _uploader_t {
     metrics_family_t *bytes;
     metrics_family_t *grants;   //  {result}
     metrics_family_t *reports;  //  {status,result}
+    atomic_bool stop;           //  set from another thread: end the sweep between uploads
     pthread_mutex_t lock;       //  guards counts
     s_count_t counts [UPLOADER_COUNTS_MAX];
     size_t ncounts;
@@ -104,6 +106,12 @@ s_count (uploader_t *self, metrics_family_t *family, const char *l1, const char 
     if (i < self->ncounts)
         self->counts [i].value += v;
     pthread_mutex_unlock (&self->lock);
+}
+
+void
+uploader_request_stop (uploader_t *self)
+{
+    atomic_store (&self->stop, true);
 }
 
 void
@@ -693,7 +701,7 @@ uploader_sweep (uploader_t *self)
     if (rc != 0)
         return RC_RETRY;
     int landed = 0;
-    for (int i = 0; i < db_result_rows (res); i++) {
+    for (int i = 0; i < db_result_rows (res) && !atomic_load (&self->stop); i++) {
         rc = uploader_upload (self, db_result_get (res, i, 0), db_result_get (res, i, 1));
         s_after (self, rc);
         if (rc == RC_RETRY)

@@ -31,9 +31,9 @@
     The last accepted report is kept in miner_epochs; failures back off.
 
     All calls are blocking with bounded timeouts (s3.timeout.ms, http.timeout.ms); one call
-    at a time. Not thread-safe, except uploader_metrics_flush, which may be called from
-    another thread than the one running the uploader (the worker runs the uploader on its
-    own thread so that a slow S3 call never delays heartbeats).
+    at a time. Not thread-safe, except uploader_metrics_flush and uploader_request_stop,
+    which may be called from another thread than the one running the uploader (the worker
+    runs the uploader on its own thread so that a slow S3 call never delays heartbeats).
     Ownership: uploader_t owns its db_t; cfg and wallet are borrowed.                        */
 #ifndef ZM_UPLOADER_H
 #define ZM_UPLOADER_H
@@ -82,6 +82,10 @@ void uploader_tick (uploader_t *self);
 //  uploader itself never touches the registry after uploader_new, so it may run on another
 //  thread than the one that renders the registry (call this from that one).
 void uploader_metrics_flush (uploader_t *self);
+
+//  Asks a sweep running on another thread to end after the upload in flight (thread-safe;
+//  for a prompt drain). Later sweeps do nothing.
+void uploader_request_stop (uploader_t *self);
 
 //  The object key for a submission time (unix seconds) into out. Returns 0 or -1 (too small).
 int uploader_key (const char *hotkey, const char *epoch, const char *zipcode,
