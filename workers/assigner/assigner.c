@@ -301,10 +301,18 @@ s_lease_one (assigner_t *self, s_peer_t *peer)
     return 1;
 }
 
+//  False while the database connection is down and in its reconnect backoff: every call
+//  would fail at once, so the loop skips the work (and the log lines) until it may retry.
+static bool
+s_db_usable (assigner_t *self)
+{
+    return db_connected (self->db) || db_retry_in_ms (self->db) == 0;
+}
+
 static void
 s_lease_all (assigner_t *self)
 {
-    if (!self->migrated || self->draining)
+    if (!self->migrated || self->draining || !s_db_usable (self))
         return;
     int sent = 0;
     size_t idle = 0;
@@ -427,7 +435,7 @@ s_tick (worker_t *worker, void *arg)
         int64_t delay = s_poll (self);
         self->next_poll = clock_mono_ms () + delay;
     }
-    if (now >= self->next_expire) {
+    if (now >= self->next_expire && s_db_usable (self)) {
         s_expire (self);
         self->next_expire = now + EXPIRE_EVERY_MS;
     }

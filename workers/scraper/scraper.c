@@ -25,6 +25,7 @@
 #define TICK_MS             100
 #define CREDIT_EVERY_MS     1000
 #define OUTCOME_GIVE_UP_MS  30000
+#define OUTCOME_GIVE_UP_DRAINING_MS 2000
 #define LEASE_MARGIN_MS     1000
 
 struct _scraper_t {
@@ -216,14 +217,24 @@ s_tick (worker_t *worker, void *arg)
         metrics_add (self->m_listings, (double) self->outcome.listings);
         metrics_add (self->m_rejected, (double) self->outcome.rejected);
     }
-    if (self->outcome_pending) {
+    //  while the database is down and in its reconnect backoff, a write would fail at once
+    bool db_usable = db_connected (self->db) || db_retry_in_ms (self->db) == 0;
+    //  a draining worker has its shutdown budget to respect: give up sooner
+    int64_t give_up = self->draining ? OUTCOME_GIVE_UP_DRAINING_MS : OUTCOME_GIVE_UP_MS;
+    if (self->outcome_pending && db_usable) {
         if (s_write_outcome (self) == 0
-        ||  clock_mono_ms () - self->outcome_since > OUTCOME_GIVE_UP_MS) {
+        ||  clock_mono_ms () - self->outcome_since > give_up) {
             //  given up: the lease expires and the assigner re-leases the task
             self->outcome_pending = false;
             if (!self->draining)
                 s_send_credit (self);
         }
+    }
+    else
+    if (self->outcome_pending && clock_mono_ms () - self->outcome_since > give_up) {
+        log_warn ("task_outcome_dropped", LS ("zipcode", self->job.task.zipcode),
+                  LS ("why", "database unreachable; the lease will expire"));
+        self->outcome_pending = false;
     }
     if (self->draining) {
         if (!self->running && !self->outcome_pending)
