@@ -1,0 +1,283 @@
+/*  The downloader binary end to end, with the real coordinator binary (10 s epochs, its own
+    database, a metagraph naming our validator hotkey), the real S3 server and PostgreSQL:
+      - after the epoch's deadline the downloader fetches the epoch from the coordinator
+        with a signed request (commitment zipcode:assignment:epoch:{id}:{ts}) and caches it
+        exactly (nonce, zipcodes);
+      - it lists the miners' submissions and, in mode "all", announces the two valid ones
+        to tier 1 (submission_ready over ipc) and the hostile one to consensus (tier_result
+        fail, count_mismatch);
+      - SIGTERM: it exits 0.                                                               */
+#include "common/epoch.h"
+#include "common/http.h"
+#include "common/wallet.h"
+#include "tests/integration/test_downloader_lib.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <sodium.h>
+#include <sys/wait.h>
+
+static pid_t s_children [2];
+
+static void
+s_kill_children (void)
+{
+    for (int i = 0; i < 2; i++)
+        if (s_children [i] > 0)
+            kill (s_children [i], SIGKILL);
+}
+
+static json_t *
+s_current (const char *base, const wallet_t *w)
+{
+    int64_t ts = (int64_t) time (NULL);
+    char commitment [96], hex [129], url [512];
+    snprintf (commitment, sizeof commitment, "zipcode:assignment:current:%lld", (long long) ts);
+    uint8_t sig [64];
+    CHECK (wallet_sign (w, (const uint8_t *) commitment, strlen (commitment), sig) == 0);
+    sodium_bin2hex (hex, sizeof hex, sig, 64);
+    snprintf (url, sizeof url, "%s/api/v1/zipcode-assignments/current?hotkey=%s&signature=%s"
+                               "&timestamp=%lld", base, wallet_ss58 (w), hex, (long long) ts);
+    http_t *http = http_new (NULL);
+    http_response_t *resp = NULL;
+    CHECK_EQ_INT (http_get (http, url, NULL, &resp), 0);
+    CHECK_EQ_INT (http_response_status (resp), 200);
+    size_t len;
+    const char *body = http_response_body (resp, &len);
+    json_t *doc = json_loadb (body, len, 0, NULL);
+    CHECK (doc);
+    http_response_destroy (&resp);
+    http_destroy (&http);
+    return doc;
+}
+
+int
+main (void)
+{
+    const char *build = TEST_ENV ("ZM_BUILD_DIR");
+    tdb_t coord_db, val_db;
+    tdb_create (&coord_db, "dlw_coord");
+    tdb_create (&val_db, "dlw_val");
+    char dir [] = "/tmp/zm_dlworker_XXXXXX";
+    CHECK (mkdtemp (dir));
+    char name [64];
+    snprintf (name, sizeof name, "dlworker-val-%d", (int) getpid ());
+    wallet_t *val = wallet_new_dev (name);
+    CHECK (val);
+    const char *reason = NULL;
+    char wallets [256];
+    snprintf (wallets, sizeof wallets, "%s/wallets", dir);
+    CHECK_EQ_INT (wallet_write_hotkey (val, wallets, "val", "default", &reason), 0);
+    char metagraph [300];
+    snprintf (metagraph, sizeof metagraph, "%s/metagraph.json", dir);
+    FILE *f = fopen (metagraph, "w");
+    CHECK (f);
+    fprintf (f, "{\"hotkeys\":[{\"hotkey\":\"%s\",\"role\":\"validator\"}]}", wallet_ss58 (val));
+    fclose (f);
+
+    //  our own bucket
+    char bucket [64];
+    snprintf (bucket, sizeof bucket, "zmdl-worker-%d", (int) getpid ());
+    s3_config_t c = { .endpoint = TEST_ENV ("ZM_TEST_S3_ENDPOINT"),
+                      .region = TEST_ENV ("ZM_TEST_S3_REGION"),
+                      .access_key = TEST_ENV ("ZM_TEST_S3_ACCESS_KEY"),
+                      .secret_key = TEST_ENV ("ZM_TEST_S3_SECRET_KEY"),
+                      .path_style = true, .max_attempts = 1 };
+    s3_t *s3 = s3_new (&c);
+    CHECK (s3);
+    CHECK_EQ_INT (s3_create_bucket (s3, bucket), 0);
+
+    //  the coordinator
+    int out [2];
+    CHECK (pipe (out) == 0);
+    fflush (stdout);
+    pid_t pid = fork ();
+    CHECK (pid >= 0);
+    if (pid == 0) {
+        dup2 (out [1], 1);
+        close (out [0]);
+        setenv ("ZM_DB_DSN", coord_db.dsn, 1);
+        setenv ("ZM_COORDINATOR_METAGRAPH", metagraph, 1);
+        setenv ("ZM_COORDINATOR_PORT", "0", 1);
+        setenv ("ZM_COORDINATOR_EPOCH_S", "10", 1);
+        setenv ("ZM_S3_ENDPOINT", c.endpoint, 1);
+        setenv ("ZM_S3_BUCKET", bucket, 1);
+        setenv ("ZM_S3_ACCESS_KEY", c.access_key, 1);
+        setenv ("ZM_S3_SECRET_KEY", c.secret_key, 1);
+        setenv ("ZM_S3_REGION", c.region, 1);
+        char bin [512];
+        snprintf (bin, sizeof bin, "%s/bin/coordinator", build);
+        execl (bin, bin, (char *) NULL);
+        _exit (127);
+    }
+    s_children [0] = pid;
+    atexit (s_kill_children);
+    close (out [1]);
+    FILE *log = fdopen (out [0], "r");
+    char line [4096];
+    int port = 0;
+    bool ready = false;
+    while ((!port || !ready) && fgets (line, sizeof line, log)) {
+        char *p = strstr (line, "\"event\":\"coordinator_listening\"");
+        if (p && (p = strstr (line, "\"port\":")))
+            port = atoi (p + 7);
+        if (strstr (line, "\"event\":\"worker_ready\""))
+            ready = true;
+    }
+    CHECK (port > 0 && ready);
+    fflush (stdout);
+    pid_t drainer = fork ();
+    if (drainer == 0) {
+        while (fgets (line, sizeof line, log))
+            ;
+        _exit (0);
+    }
+    fclose (log);
+    char base [64];
+    snprintf (base, sizeof base, "http://127.0.0.1:%d", port);
+
+    //  the current epoch, with a few seconds left to upload in
+    json_t *doc = s_current (base, val);
+    epoch_slot_t slot;
+    epoch_slot_at ((int64_t) time (NULL), 10, &slot);
+    if (slot.end - (int64_t) time (NULL) < 5) {
+        sleep ((unsigned) (slot.end - (int64_t) time (NULL) + 1));
+        json_decref (doc);
+        doc = s_current (base, val);
+    }
+    char epoch [EPOCH_ID_LEN + 1], nonce [32], z0 [6], z1 [6];
+    snprintf (epoch, sizeof epoch, "%s", json_string_value (json_object_get (doc, "epochId")));
+    snprintf (nonce, sizeof nonce, "%s", json_string_value (json_object_get (doc, "nonce")));
+    json_t *zips = json_object_get (doc, "zipcodes");
+    CHECK (json_array_size (zips) >= 2);
+    snprintf (z0, sizeof z0, "%s", json_string_value (json_object_get (json_array_get (zips, 0),
+                                                                        "zipcode")));
+    snprintf (z1, sizeof z1, "%s", json_string_value (json_object_get (json_array_get (zips, 1),
+                                                                        "zipcode")));
+    size_t nzips = json_array_size (zips);
+    json_decref (doc);
+    printf ("epoch %s nonce %s zipcodes %s %s\n", epoch, nonce, z0, z1);
+
+    //  two valid submissions and a lying one
+    const char *miners [3] = { "5MinerA", "5MinerB", "5MinerC" };
+    const char *mzips [3] = { z0, z0, z1 };
+    for (int i = 0; i < 3; i++) {
+        char key [512];
+        tdl_key (key, sizeof key, miners [i], epoch, mzips [i]);
+        char *b = tdl_body (epoch, miners [i], mzips [i], i == 2 ? 9 : 3, 3);
+        CHECK_EQ_INT (s3_put (s3, bucket, key, b, strlen (b), "application/json"), 0);
+        free (b);
+    }
+
+    //  tier 1 and consensus stand-ins
+    char t1 [300], co [300], ep [310];
+    snprintf (t1, sizeof t1, "ipc://%s/t1.ipc", dir);
+    snprintf (co, sizeof co, "ipc://%s/co.ipc", dir);
+    zmqx_opts_t o = zmqx_opts_default ();
+    o.rcvtimeo_ms = 500;
+    snprintf (ep, sizeof ep, "@%s", t1);
+    zsock_t *t1_pull = zmqx_new (ZMQ_PULL, ep, &o);
+    snprintf (ep, sizeof ep, "@%s", co);
+    zsock_t *co_pull = zmqx_new (ZMQ_PULL, ep, &o);
+    CHECK (t1_pull && co_pull);
+
+    //  the downloader
+    fflush (stdout);
+    pid = fork ();
+    CHECK (pid >= 0);
+    if (pid == 0) {
+        int devnull = open ("/dev/null", O_WRONLY);
+        dup2 (devnull, 1);
+        setenv ("ZM_DB_DSN", val_db.dsn, 1);
+        setenv ("ZM_COORDINATOR_URL", base, 1);
+        setenv ("ZM_COORDINATOR_EPOCH_S", "10", 1);
+        setenv ("ZM_WALLET_PATH", wallets, 1);
+        setenv ("ZM_WALLET_NAME", "val", 1);
+        setenv ("ZM_WALLET_HOTKEY", "default", 1);
+        setenv ("ZM_S3_ENDPOINT", c.endpoint, 1);
+        setenv ("ZM_S3_BUCKET", bucket, 1);
+        setenv ("ZM_S3_ACCESS_KEY", c.access_key, 1);
+        setenv ("ZM_S3_SECRET_KEY", c.secret_key, 1);
+        setenv ("ZM_S3_REGION", c.region, 1);
+        setenv ("ZM_RUN_DIR", dir, 1);
+        setenv ("ZM_NODE_NAME", "val", 1);
+        setenv ("ZM_DOWNLOADER_GRACE_MS", "0", 1);
+        setenv ("ZM_DOWNLOADER_TIER1_ENDPOINT", t1, 1);
+        setenv ("ZM_DOWNLOADER_CONSENSUS_ENDPOINT", co, 1);
+        char bin [512];
+        snprintf (bin, sizeof bin, "%s/bin/downloader", build);
+        execl (bin, bin, (char *) NULL);
+        _exit (127);
+    }
+    s_children [1] = pid;
+
+    //  wait for the deadline, then for the answers (epoch checks every 5 s)
+    int ready_n = 0, failed_n = 0;
+    int64_t until = (int64_t) time (NULL) + 40;
+    while ((ready_n < 2 || failed_n < 1) && (int64_t) time (NULL) < until) {
+        zmqx_frame_t fr;
+        if (zmqx_recv (t1_pull, &fr, 1 << 20, 0) == 0) {
+            proto_submission_ready_t m;
+            CHECK_EQ_INT (proto_submission_ready_decode (zmqx_frame_data (&fr),
+                                                         zmqx_frame_size (&fr), &m, NULL), 0);
+            zmqx_frame_close (&fr);
+            CHECK_EQ_STR (m.epoch, epoch);
+            CHECK_EQ_STR (m.zipcode, z0);
+            CHECK_EQ_STR (m.hotkey, ready_n == 0 ? "5MinerA" : "5MinerB");
+            CHECK_EQ_INT (m.count, 3);
+            ready_n++;
+        }
+        if (zmqx_recv (co_pull, &fr, 1 << 20, ZMQ_DONTWAIT) == 0) {
+            proto_tier_result_t r;
+            CHECK_EQ_INT (proto_tier_result_decode (zmqx_frame_data (&fr), zmqx_frame_size (&fr),
+                                                    &r, NULL), 0);
+            zmqx_frame_close (&fr);
+            CHECK_EQ_STR (r.hotkey, "5MinerC");
+            CHECK_EQ_INT (r.verdict, PROTO_VERDICT_FAIL);
+            CHECK (strncmp (r.reason, "count_mismatch:", 15) == 0);
+            failed_n++;
+        }
+    }
+    CHECK_EQ_INT (ready_n, 2);
+    CHECK_EQ_INT (failed_n, 1);
+
+    //  the epoch as the coordinator served it
+    db_t *db = tdb_connect (&val_db, "check");
+    char *got = NULL;
+    {
+        db_result_t *res = NULL;
+        CHECK_EQ_INT (db_exec (db, "SELECT nonce FROM validator_epochs WHERE epoch_id = $1",
+                               DB_P (epoch), &res), 0);
+        CHECK_EQ_INT (db_result_rows (res), 1);
+        got = strdup (db_result_get (res, 0, 0));
+        db_result_destroy (&res);
+    }
+    CHECK_EQ_STR (got, nonce);
+    free (got);
+    CHECK_EQ_INT (tdb_int (db, "SELECT count(*) FROM validator_epoch_zipcodes WHERE epoch_id = $1",
+                           DB_P (epoch)), (int64_t) nzips);
+
+    //  SIGTERM: exit 0
+    CHECK (kill (pid, SIGTERM) == 0);
+    int status = 0;
+    CHECK (waitpid (pid, &status, 0) == pid);
+    s_children [1] = 0;
+    CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+
+    db_destroy (&db);
+    zsock_destroy (&t1_pull);
+    zsock_destroy (&co_pull);
+    s3_destroy (&s3);
+    wallet_destroy (&val);
+    kill (s_children [0], SIGTERM);
+    waitpid (s_children [0], NULL, 0);
+    s_children [0] = 0;
+    waitpid (drainer, NULL, 0);
+    tdb_drop (&coord_db);
+    tdb_drop (&val_db);
+    char cmd [400];
+    snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK (system (cmd) == 0);
+    TEST_DONE ();
+}
