@@ -20,7 +20,7 @@ int
 codec_text (mpr_t *r, const char *field, char *dst, size_t min, size_t max)
 {
     const char *s;
-    uint32_t n;
+    uint32_t n = 0;
     if (mpr_str (r, &s, &n) != 0)
         return mpr_fail_prefix (r, "field '%s'", field);
     if (n < min || n > max)
@@ -38,7 +38,7 @@ codec_checked (mpr_t *r, const char *field, char *dst, size_t max,
                bool (*valid) (const char *), const char *expect)
 {
     const char *s;
-    uint32_t n;
+    uint32_t n = 0;
     if (mpr_str (r, &s, &n) != 0)
         return mpr_fail_prefix (r, "field '%s'", field);
     if (n > max || memchr (s, '\0', n))
@@ -55,7 +55,7 @@ codec_text_arena (mpr_t *r, const char *field, codec_arena_t *arena, size_t min,
                   const char **out)
 {
     const char *s;
-    uint32_t n;
+    uint32_t n = 0;
     if (mpr_str (r, &s, &n) != 0)
         return mpr_fail_prefix (r, "field '%s'", field);
     if (n < min || n > max)
@@ -114,8 +114,8 @@ codec_double (mpr_t *r, const char *field, bool finite_only, double *v)
 int
 codec_bin_exact (mpr_t *r, const char *field, uint8_t *dst, size_t len)
 {
-    const uint8_t *p;
-    uint32_t n;
+    const uint8_t *p = NULL;
+    uint32_t n = 0;
     if (mpr_bin (r, &p, &n) != 0)
         return mpr_fail_prefix (r, "field '%s'", field);
     if (n != len)

@@ -184,7 +184,7 @@ proto_heartbeat_encode (const proto_heartbeat_t *msg, msgpack_sbuffer *out, prot
 static int
 s_decode_labels (mpr_t *r, proto_metric_t *m, codec_arena_t *arena)
 {
-    uint32_t n;
+    uint32_t n = 0;
     if (mpr_map (r, &n) != 0)
         return mpr_fail_prefix (r, "field 'labels'");
     if (n > PROTO_LABELS_MAX)

@@ -57,7 +57,7 @@ s_check_reasons (const proto_listing_batch_t *msg, proto_err_t *err)
 static int
 s_decode_listings (mpr_t *r, proto_listing_batch_t *out)
 {
-    uint32_t n;
+    uint32_t n = 0;
     if (codec_array (r, "listings", PROTO_BATCH_LISTINGS_MAX, S_LISTING_MIN_BYTES, &n))
         return RC_MALFORMED;
     if (n == 0)
@@ -96,7 +96,7 @@ s_decode_listings (mpr_t *r, proto_listing_batch_t *out)
 static int
 s_decode_reasons (mpr_t *r, proto_listing_batch_t *out)
 {
-    uint32_t n;
+    uint32_t n = 0;
     if (mpr_map (r, &n) != 0)
         return mpr_fail_prefix (r, "field 'reasons'");
     if (n > PROTO_REJECT_REASONS_MAX)

@@ -178,7 +178,7 @@ s_integer (mpr_t *self, bool *neg, uint64_t *uv, int64_t *sv)
         return s_expected (self, "int");
     size_t start = self->pos;
     uint8_t b = self->data [self->pos++];
-    uint64_t raw;
+    uint64_t raw = 0;
     *neg = false;
     if (b <= 0x7f) {
         *uv = b;
@@ -200,7 +200,7 @@ s_integer (mpr_t *self, bool *neg, uint64_t *uv, int64_t *sv)
         return 0;
     }
     //  Sign-extend the big-endian payload.
-    int64_t v;
+    int64_t v = 0;
     switch (width) {
         case 1: v = (int8_t) (uint8_t) raw; break;
         case 2: v = (int16_t) (uint16_t) raw; break;
@@ -219,7 +219,7 @@ s_integer (mpr_t *self, bool *neg, uint64_t *uv, int64_t *sv)
 int
 mpr_uint (mpr_t *self, uint64_t *value)
 {
-    bool neg;
+    bool neg = false;
     uint64_t uv = 0;
     int64_t sv = 0;
     if (s_integer (self, &neg, &uv, &sv) != 0)
@@ -233,7 +233,7 @@ mpr_uint (mpr_t *self, uint64_t *value)
 int
 mpr_int (mpr_t *self, int64_t *value)
 {
-    bool neg;
+    bool neg = false;
     uint64_t uv = 0;
     int64_t sv = 0;
     if (s_integer (self, &neg, &uv, &sv) != 0)
@@ -261,7 +261,7 @@ mpr_double (mpr_t *self, double *value)
         return s_expected (self, "float");
     size_t start = self->pos;
     uint8_t b = self->data [self->pos++];
-    uint64_t raw;
+    uint64_t raw = 0;
     if (s_be (self, b == 0xca ? 4 : 8, &raw) != 0) {
         self->pos = start;
         self->err->offset = start;
@@ -283,7 +283,7 @@ mpr_double (mpr_t *self, double *value)
 static int
 s_length (mpr_t *self, size_t width, uint32_t *len)
 {
-    uint64_t v;
+    uint64_t v = 0;
     if (s_be (self, width, &v) != 0)
         return RC_MALFORMED;
     *len = (uint32_t) v;
@@ -298,7 +298,7 @@ s_blob (mpr_t *self, bool is_str, const uint8_t **ptr, uint32_t *len)
         return s_expected (self, is_str ? "str" : "bin");
     size_t start = self->pos;
     uint8_t b = self->data [self->pos++];
-    uint32_t n;
+    uint32_t n = 0;
     if (b >= 0xa0 && b <= 0xbf)
         n = b & 0x1f;
     else {
@@ -324,7 +324,7 @@ s_blob (mpr_t *self, bool is_str, const uint8_t **ptr, uint32_t *len)
 int
 mpr_str (mpr_t *self, const char **ptr, uint32_t *len)
 {
-    const uint8_t *p;
+    const uint8_t *p = NULL;
     if (s_blob (self, true, &p, len) != 0)
         return RC_MALFORMED;
     *ptr = (const char *) p;
@@ -344,7 +344,7 @@ mpr_array (mpr_t *self, uint32_t *count)
         return s_expected (self, "array");
     size_t start = self->pos;
     uint8_t b = self->data [self->pos++];
-    uint32_t n;
+    uint32_t n = 0;
     if (b <= 0x9f)
         n = b & 0x0f;
     else if (s_length (self, b == 0xdc ? 2 : 4, &n) != 0) {
@@ -370,7 +370,7 @@ mpr_map (mpr_t *self, uint32_t *count)
         return s_expected (self, "map");
     size_t start = self->pos;
     uint8_t b = self->data [self->pos++];
-    uint32_t n;
+    uint32_t n = 0;
     if (b <= 0x8f)
         n = b & 0x0f;
     else if (s_length (self, b == 0xde ? 2 : 4, &n) != 0) {
@@ -477,7 +477,7 @@ mpr_map_begin (mpr_map_t *map, mpr_t *r, const char *what,
     map->found = 0;
     map->nunknown = 0;
     map->left = 0;
-    uint32_t n;
+    uint32_t n = 0;
     if (mpr_map (r, &n) != 0)
         return mpr_fail_prefix (r, "%s", what);
     if (n > MPR_MAP_MAX_PAIRS)

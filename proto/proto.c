@@ -30,7 +30,7 @@ proto_type_name (int type)
 static int
 s_envelope (mpr_t *r, int *type)
 {
-    uint32_t n;
+    uint32_t n = 0;
     if (mpr_array (r, &n) != 0)
         return mpr_fail_prefix (r, "envelope");
     if (n != 3)

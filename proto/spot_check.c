@@ -58,7 +58,7 @@ s_decode_listing (mpr_t *r, int index, void *msg, void *ctx)
     (void) ctx;
     proto_spot_check_request_t *out = msg;
     const char *s;
-    uint32_t len;
+    uint32_t len = 0;
     if (mpr_str (r, &s, &len) != 0)
         return mpr_fail_prefix (r, "field 'listing'");
     if (!proto_valid_listing (s, len))

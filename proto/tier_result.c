@@ -54,7 +54,7 @@ s_decode_metrics (mpr_t *r, int index, void *msg, void *ctx)
     (void) index;
     (void) ctx;
     proto_tier_result_t *out = msg;
-    uint32_t n;
+    uint32_t n = 0;
     if (mpr_map (r, &n) != 0)
         return mpr_fail_prefix (r, "field 'metrics'");
     if (n > PROTO_TIER_METRICS_MAX)
