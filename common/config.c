@@ -59,6 +59,8 @@ const cfg_opt_t zm_config_table [] = {
       "wallet (coldkey) name" },
     { "wallet.hotkey", "ZM_WALLET_HOTKEY", CFG_STR, "default", 1, 128, NULL,
       F (wallet_hotkey), 0, "hotkey name inside the wallet" },
+    { "wallet.coldkey", "ZM_WALLET_COLDKEY", CFG_STR, "", 0, 64, NULL, F (wallet_coldkey), 0,
+      "coldkey SS58 address (default: the wallet's coldkeypub.txt)" },
     { "ss58.prefix", "ZM_SS58_PREFIX", CFG_INT, "42", 0, 16383, NULL, F (ss58_prefix), 0,
       "SS58 address prefix" },
 

@@ -46,6 +46,7 @@ typedef struct {
     char *wallet_path;
     char *wallet_name;
     char *wallet_hotkey;
+    char *wallet_coldkey;       //  SS58 coldkey address ("" = coldkeypub.txt of the wallet)
     int64_t ss58_prefix;
 
     //  PostgreSQL

@@ -82,6 +82,7 @@ main (void)
         setenv ("ZM_NODE_NAME", "hb", 1);
         setenv ("ZM_WALLET_PATH", wallets, 1);
         setenv ("ZM_WALLET_NAME", "miner", 1);
+        setenv ("ZM_WALLET_COLDKEY", "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY", 1);
         setenv ("ZM_S3_MODE", "direct", 1);
         setenv ("ZM_S3_ENDPOINT", s3ep, 1);
         setenv ("ZM_S3_BUCKET", "zipmine", 1);
@@ -106,6 +107,7 @@ main (void)
     while (!s_log_has (logpath, "\"event\":\"upload_intent\"") && clock_mono_ms () - t0 < 15000)
         usleep (50 * 1000);
     CHECK (s_log_has (logpath, "\"event\":\"upload_intent\""));
+    CHECK (s_log_has (logpath, "\"coldkey_known\":true"));        //  from wallet.coldkey
     usleep (300 * 1000);
     //  count heartbeats over 2 s while S3 hangs
     zsock_set_rcvtimeo (router, 100);

@@ -10,8 +10,8 @@
                          "D"  the thread has ended
 
     Loads the hotkey from the wallet (wallet.path/name/hotkey; missing or unreadable exits
-    100) and the coldkey address from <wallet.path>/<wallet.name>/coldkeypub.txt when that
-    file exists. Drain: stop intake, tell the thread to stop, exit when it has (an upload in
+    100) and the coldkey address from wallet.coldkey, or else from
+    <wallet.path>/<wallet.name>/coldkeypub.txt when that file exists. Drain: stop intake, tell the thread to stop, exit when it has (an upload in
     flight finishes first, bounded by s3.timeout.ms; one cut short by SIGKILL is resumed from
     the ledger under the same key by the next start). The loop's tick mirrors the
     uploader's counters into the registry the heartbeats carry.                              */
@@ -210,6 +210,10 @@ static void
 s_coldkey (const zm_config_t *cfg, char *out, size_t size)
 {
     out [0] = 0;
+    if (*cfg->wallet_coldkey) {
+        snprintf (out, size, "%s", cfg->wallet_coldkey);
+        return;
+    }
     char path [1024];
     const char *reason = NULL;
     if (wallet_hotkey_path (cfg->wallet_path, cfg->wallet_name, "x", path, sizeof path,
