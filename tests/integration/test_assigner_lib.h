@@ -159,6 +159,7 @@ tl_database (const char *tag)
 
 //  Runs sql (printf-formatted with trusted test values) and returns the first column of the
 //  first row as an integer (-1 for no row or NULL).
+__attribute__ ((format (printf, 2, 3)))
 static inline int64_t
 tl_int (db_t *db, const char *fmt, ...)
 {
@@ -180,6 +181,7 @@ tl_int (db_t *db, const char *fmt, ...)
 }
 
 //  Same, first column as text into out ("" for no row / NULL).
+__attribute__ ((format (printf, 4, 5)))
 static inline void
 tl_text (db_t *db, char *out, size_t size, const char *fmt, ...)
 {
