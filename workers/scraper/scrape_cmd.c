@@ -147,7 +147,7 @@ scrape_cmd_run (const scrape_job_t *job, scrape_sink_t *sink, int64_t deadline,
     char *buf = malloc (READ_CHUNK);
     size_t total = 0;
     bool out_open = true, err_open = true, exited = false, killed = false;
-    bool timed_out = false, over_cap = false;
+    bool timed_out = false, over_cap = false, group_killed = false;
     int status = 0;
     while (out_open || err_open || !exited) {
         int64_t now = clock_mono_ms ();
@@ -157,15 +157,23 @@ scrape_cmd_run (const scrape_job_t *job, scrape_sink_t *sink, int64_t deadline,
             killed = true;
         if (!killed && (timed_out || over_cap || out_ctx.send_failed))
             killed = true;
-        if (killed || exited)
-            kill (-pid, SIGKILL);       //  the group; harmless when already gone
-        if (killed && !exited)
+        //  The group is killed while its leader is not yet reaped, so its id cannot have
+        //  been reused by an unrelated process group.
+        if (killed && !exited && !group_killed) {
+            kill (-pid, SIGKILL);
             kill (pid, SIGKILL);
+            group_killed = true;
+        }
         if (!exited) {
-            pid_t w = waitpid (pid, &status, WNOHANG);
-            if (w == pid) {
+            siginfo_t si;
+            memset (&si, 0, sizeof si);
+            if (waitid (P_PID, (id_t) pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0
+            &&  si.si_pid == pid) {
+                if (!group_killed)
+                    kill (-pid, SIGKILL);       //  strays still holding our pipes
+                group_killed = true;
+                waitpid (pid, &status, 0);
                 exited = true;
-                kill (-pid, SIGKILL);
             }
         }
         struct pollfd fds [2];
