@@ -1,5 +1,5 @@
 /*  uploader in s3.mode=grant against the real coordinator binary (its own database, the S3
-    server, a metagraph of dev keys, 60 s epochs) and the real S3 server:
+    server, a metagraph of dev keys, 5 min epochs) and the real S3 server:
       - grants are asked with the signed commitment s3:data:access:{coldkey}:{hotkey}:{ts};
         the objects land under the granted prefix data/hotkey={hotkey}/epoch={epochId}/ at
         the keys the ledger recorded;
@@ -113,7 +113,7 @@ main (void)
         setenv ("ZM_DB_DSN", coord_db.dsn, 1);
         setenv ("ZM_COORDINATOR_METAGRAPH", metagraph, 1);
         setenv ("ZM_COORDINATOR_PORT", "0", 1);
-        setenv ("ZM_COORDINATOR_EPOCH_S", "60", 1);
+        setenv ("ZM_COORDINATOR_EPOCH_S", "300", 1);
         setenv ("ZM_S3_ENDPOINT", s3_endpoint, 1);
         setenv ("ZM_S3_BUCKET", bucket, 1);
         setenv ("ZM_S3_ACCESS_KEY", getenv ("ZM_TEST_S3_ACCESS_KEY"), 1);
@@ -153,7 +153,7 @@ main (void)
     //  the current epoch, with room to finish inside it
     json_t *epoch_doc = s_current (base, miner);
     epoch_slot_t slot;
-    epoch_slot_at ((int64_t) time (NULL), 60, &slot);
+    epoch_slot_at ((int64_t) time (NULL), 300, &slot);
     if (slot.end - (int64_t) time (NULL) < 30) {
         sleep ((unsigned) (slot.end - (int64_t) time (NULL) + 1));
         json_decref (epoch_doc);
@@ -175,7 +175,7 @@ main (void)
     db_t *check = tdb_connect (&miner_db, "test-check");
     db_t *coord_check = tdb_connect (&coord_db, "test-check");
     CHECK_EQ_INT (db_migrate (check), 0);
-    tdb_seed (check, epoch, zp, 4, 60);
+    tdb_seed (check, epoch, zp, 4, 300);
     t_store (check, epoch, zp [0], 100, 10);
     t_store (check, epoch, zp [1], 200, 7);
 
@@ -256,7 +256,7 @@ main (void)
     int64_t start_s = 0;
     CHECK (epoch_id_parse (epoch, &start_s) == 0);
     char old [EPOCH_ID_LEN + 1];
-    epoch_id_format (start_s - 60, old);
+    epoch_id_format (start_s - 300, old);
     const char *oldzip [] = { "99501" };
     tdb_seed (check, old, oldzip, 1, 60);
     t_store (check, old, "99501", 900, 2);
