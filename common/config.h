@@ -131,17 +131,16 @@ typedef struct {
     int64_t downloader_list_page;   //  ListObjectsV2 max-keys
     int64_t downloader_objects_max; //  most objects listed for one epoch
 
-    //  validator tiers (workers/tier1/README.md, tier2, tier3)
-    char *tier1_endpoint;       //  tier 1's submission_ready PULL (bound by tier1)
-    char *tier2_endpoint;       //  tier 2's submission_ready PULL (bound by tier2)
-    char *tier3_endpoint;       //  tier 3's PUSH (bound by tier2; the tier3 pool connects)
-    char *tiers_consensus_endpoint; //  where tier_result goes (PUSH, connect)
-    char *tier3_verifier;       //  http | command
-    char *tier3_source_url;     //  property source base URL (GET /property/{zpid})
-    char *tier3_command;        //  external verifier: program and arguments (no shell)
-    int64_t tier3_timeout_ms;   //  one property lookup attempt (HTTP or command)
-    int64_t tier3_attempts;     //  attempts per lookup before "unverifiable"
-    double tier3_rate_per_minute;   //  property source lookups per minute (per worker)
+    //  validator consensus (workers/consensus/README.md)
+    char *consensus_endpoint;   //  stage name or endpoint of consensus's tier_result PULL
+    int64_t consensus_inflight_max;     //  submissions requested and not yet decided
+    int64_t consensus_request_retry_ms; //  an undecided request is sent again after this
+    int64_t consensus_verdict_delay_ms; //  wait after publishing before reading the peers
+    int64_t consensus_result_max;       //  largest peer result file read (bytes)
+    int64_t consensus_validators_max;   //  most peer validators read per epoch
+    char *consensus_weights_file;       //  weights JSON written here ("" = none)
+    char *consensus_hook;               //  operator command given the weights on stdin
+    int64_t consensus_hook_timeout_ms;
 
     //  pools
     int64_t scraper_pool;
