@@ -131,6 +131,18 @@ typedef struct {
     int64_t downloader_list_page;   //  ListObjectsV2 max-keys
     int64_t downloader_objects_max; //  most objects listed for one epoch
 
+    //  validator tiers (workers/tier1/README.md, tier2, tier3)
+    char *tier1_endpoint;       //  tier 1's submission_ready PULL (bound by tier1)
+    char *tier2_endpoint;       //  tier 2's submission_ready PULL (bound by tier2)
+    char *tier3_endpoint;       //  tier 3's PUSH (bound by tier2; the tier3 pool connects)
+    char *tiers_consensus_endpoint; //  where tier_result goes (PUSH, connect)
+    char *tier3_verifier;       //  http | command
+    char *tier3_source_url;     //  property source base URL (GET /property/{zpid})
+    char *tier3_command;        //  external verifier: program and arguments (no shell)
+    int64_t tier3_timeout_ms;   //  one property lookup attempt (HTTP or command)
+    int64_t tier3_attempts;     //  attempts per lookup before "unverifiable"
+    double tier3_rate_per_minute;   //  property source lookups per minute (per worker)
+
     //  validator consensus (workers/consensus/README.md)
     char *consensus_endpoint;   //  stage name or endpoint of consensus's tier_result PULL
     int64_t consensus_inflight_max;     //  submissions requested and not yet decided
