@@ -192,11 +192,12 @@ main (void)
         memset (&page, 0, sizeof page);
         s3_list_query_t q1 = { .prefix = key };
         CHECK_EQ_INT (s3_list (t.s3, t.bucket, &q1, &page), 0);
-        char *lm = tdl_text (&t, db, "SELECT last_modified_raw || '|' || size_bytes FROM "
-                             "validator_submissions WHERE s3_key = $1", DB_P (key));
-        char want [128];
-        snprintf (want, sizeof want, "%s|%lld", page.objects [0].last_modified,
-                  (long long) page.objects [0].size);
+        char *lm = tdl_text (&t, db, "SELECT last_modified_raw || '|' || size_bytes || '|' || "
+                             "etag FROM validator_submissions WHERE s3_key = $1", DB_P (key));
+        char want [256];
+        snprintf (want, sizeof want, "%s|%lld|%s", page.objects [0].last_modified,
+                  (long long) page.objects [0].size, page.objects [0].etag);
+        CHECK (page.objects [0].etag [0] == '"');       //  quotes survive the array literal
         CHECK_EQ_STR (lm, want);
         free (lm);
         s3_list_page_clear (&page);

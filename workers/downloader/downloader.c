@@ -29,6 +29,7 @@
 
 #define EPOCH_CHECK_MS      5000        //  how often the tick looks for a due epoch
 #define PUMP_BUDGET_MS      500         //  per tick: the loop must keep heartbeating
+#define LIST_BUDGET_MS      300         //  S3 listing work per tick
 #define PUMP_BATCH          16          //  rows read per query
 #define BACKOFF_BASE_MS     1000
 #define BACKOFF_CAP_MS      30000
@@ -49,6 +50,21 @@ typedef struct {
     size_t n, cap;
 } s_listed_vec_t;
 
+//  A listing in progress: spread over ticks so that the worker loop keeps heartbeating
+//  (one S3 request per discovery step, one miner's epoch prefix per listing step).
+typedef struct {
+    bool active;
+    char epoch [EPOCH_ID_LEN + 1];
+    bool discovered;            //  every miner prefix found
+    char after [S3_KEY_MAX + 16];   //  discovery cursor (StartAfter)
+    char **hotkeys;
+    size_t nhotkeys, caphotkeys;
+    size_t next;                //  next miner to list
+    s_listed_vec_t vec;
+    size_t budget;              //  objects and miners still allowed
+    int64_t t0;
+} s_listing_t;
+
 struct _downloader_t {
     const zm_config_t *cfg;
     db_t *db;
@@ -64,11 +80,14 @@ struct _downloader_t {
     backoff_t backoff;
     int64_t resume_at;          //  monotonic ms: transient failure, wait until then
     int64_t next_epoch_check;
+    s_listing_t listing;
 
     metrics_family_t *f_skipped, *f_rejected, *f_errors, *f_announced;
     metrics_series_t *m_listed, *m_downloaded, *m_bytes, *m_epochs, *m_requests;
     metrics_series_t *m_requests_bad;
 };
+
+static void s_listing_reset (s_listing_t *L);
 
 //  ---------------------------------------------------------------------------------------
 
@@ -156,6 +175,7 @@ downloader_destroy (downloader_t **self_p)
     if (!self_p || !*self_p)
         return;
     downloader_t *self = *self_p;
+    s_listing_reset (&self->listing);
     db_destroy (&self->db);
     s3_destroy (&self->s3);
     http_destroy (&self->http);
@@ -402,67 +422,60 @@ s_list_pages (downloader_t *self, const char *prefix, const char *delimiter, siz
     return rc;
 }
 
-typedef struct {
-    char **hotkeys;
-    size_t n, cap;
-} s_hotkeys_t;
-
-//  Finds every miner prefix data/hotkey=H/ by skip-scanning: one ListObjectsV2 of one key
-//  after the previous miner's prefix. Every key under data/hotkey=H/ sorts before
-//  "data/hotkey=H0" ('/' < '0', and hotkeys are alphanumeric), so StartAfter that string
-//  jumps to the next miner. One request per miner, whatever each holds from past epochs;
-//  works on S3 servers whose delimiter listing does not descend (s3rver). A key under
-//  data/hotkey= that is no miner prefix is counted as bad_key and stepped over.
+//  One discovery step: finds the miner prefix data/hotkey=H/ after the cursor. Every key
+//  under data/hotkey=H/ sorts before "data/hotkey=H0" ('/' < '0', and hotkeys are
+//  alphanumeric), so StartAfter that string jumps to the next miner: one request per
+//  miner, whatever each holds from past epochs, and it works on S3 servers whose delimiter
+//  listing does not descend (s3rver). A key under data/hotkey= that is no miner prefix is
+//  counted as bad_key and stepped over. Returns 0 (a step made), 1 (no more miners),
+//  RC_RETRY or RC_MALFORMED.
 static int
-s_discover (downloader_t *self, s_hotkeys_t *hk, size_t *budget)
+s_discover_step (downloader_t *self, s_listing_t *L)
 {
-    char after [S3_KEY_MAX + 16] = "data/hotkey=";
-    for (;;) {
-        if (*budget == 0) {
-            log_error ("s3_list_over_bound", LS ("prefix", "data/hotkey="),
-                       LI ("bound", (int64_t) self->cfg->downloader_objects_max));
-            return RC_MALFORMED;
-        }
-        (*budget)--;
-        s3_list_query_t q = { .prefix = "data/hotkey=", .start_after = after, .max_keys = 1 };
-        s3_list_page_t page;
-        memset (&page, 0, sizeof page);
-        int rc = s3_list (self->s3, self->cfg->s3_bucket, &q, &page);
-        if (rc != 0) {
-            log_warn ("s3_list_failed", LS ("prefix", "data/hotkey="),
-                      LS ("error", s3_error (self->s3)));
-            s3_list_page_clear (&page);
-            return rc == RC_MALFORMED ? RC_MALFORMED : RC_RETRY;
-        }
-        if (page.nobjects == 0) {
-            s3_list_page_clear (&page);
-            return 0;
-        }
-        const char *key = page.objects [0].key;
-        const char *h = key + 12;
-        size_t hlen = strspn (h, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                 "0123456789");
-        if (strncmp (key, "data/hotkey=", 12) != 0 || strcmp (key, after) <= 0) {
-            //  a server that goes backwards would loop forever
-            log_error ("s3_list_endless", LS ("prefix", "data/hotkey="));
-            s3_list_page_clear (&page);
-            return RC_MALFORMED;
-        }
-        if (hlen == 0 || hlen > SUBMISSION_HOTKEY_MAX || h [hlen] != '/') {
-            metrics_inc (metrics_series (self->f_skipped, "bad_key"));
-            snprintf (after, sizeof after, "%s", key);
-        }
-        else {
-            if (hk->n == hk->cap) {
-                hk->cap = hk->cap ? hk->cap * 2 : 64;
-                hk->hotkeys = realloc (hk->hotkeys, hk->cap * sizeof (char *));
-                assert (hk->hotkeys);
-            }
-            hk->hotkeys [hk->n++] = strndup (h, hlen);
-            snprintf (after, sizeof after, "data/hotkey=%.*s0", (int) hlen, h);
-        }
-        s3_list_page_clear (&page);
+    if (L->budget == 0) {
+        log_error ("s3_list_over_bound", LS ("prefix", "data/hotkey="),
+                   LI ("bound", (int64_t) self->cfg->downloader_objects_max));
+        return RC_MALFORMED;
     }
+    L->budget--;
+    s3_list_query_t q = { .prefix = "data/hotkey=", .start_after = L->after, .max_keys = 1 };
+    s3_list_page_t page;
+    memset (&page, 0, sizeof page);
+    int rc = s3_list (self->s3, self->cfg->s3_bucket, &q, &page);
+    if (rc != 0) {
+        log_warn ("s3_list_failed", LS ("prefix", "data/hotkey="),
+                  LS ("error", s3_error (self->s3)));
+        s3_list_page_clear (&page);
+        return rc == RC_MALFORMED ? RC_MALFORMED : RC_RETRY;
+    }
+    if (page.nobjects == 0) {
+        s3_list_page_clear (&page);
+        return 1;
+    }
+    const char *key = page.objects [0].key;
+    if (strncmp (key, "data/hotkey=", 12) != 0 || strcmp (key, L->after) <= 0) {
+        //  a server that goes backwards would loop forever
+        log_error ("s3_list_endless", LS ("prefix", "data/hotkey="));
+        s3_list_page_clear (&page);
+        return RC_MALFORMED;
+    }
+    const char *h = key + 12;
+    size_t hlen = strspn (h, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
+    if (hlen == 0 || hlen > SUBMISSION_HOTKEY_MAX || h [hlen] != '/') {
+        metrics_inc (metrics_series (self->f_skipped, "bad_key"));
+        snprintf (L->after, sizeof L->after, "%s", key);
+    }
+    else {
+        if (L->nhotkeys == L->caphotkeys) {
+            L->caphotkeys = L->caphotkeys ? L->caphotkeys * 2 : 64;
+            L->hotkeys = realloc (L->hotkeys, L->caphotkeys * sizeof (char *));
+            assert (L->hotkeys);
+        }
+        L->hotkeys [L->nhotkeys++] = strndup (h, hlen);
+        snprintf (L->after, sizeof L->after, "data/hotkey=%.*s0", (int) hlen, h);
+    }
+    s3_list_page_clear (&page);
+    return 0;
 }
 
 typedef struct {
@@ -505,30 +518,79 @@ s_on_objects (downloader_t *self, const s3_list_page_t *page, void *arg)
     return 0;
 }
 
-//  Records the listing in one transaction with listed_at. Returns the number recorded.
+//  Appends s to a PostgreSQL array literal opened with '{' as a quoted element.
+static void
+s_arr_add (char **buf, size_t *len, size_t *cap, const char *s)
+{
+    size_t need = *len + 2 * strlen (s) + 5;
+    if (need > *cap) {
+        *cap = need * 2;
+        *buf = realloc (*buf, *cap);
+        assert (*buf);
+    }
+    char *p = *buf + *len;
+    if (*len > 1)
+        *p++ = ',';
+    *p++ = '"';
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            *p++ = '\\';
+        *p++ = *s;
+    }
+    *p++ = '"';
+    *len = (size_t) (p - *buf);
+}
+
+#define RECORD_CHUNK 1000
+
+//  Records the listing in one transaction with listed_at (rows inserted RECORD_CHUNK at a
+//  time through unnest: a few statements, not one per object). Returns the number recorded.
 static int
 s_record (downloader_t *self, const char *epoch, const s_listed_vec_t *v, int64_t skipped [3])
 {
     int rc = db_begin (self->db);
     int recorded = 0;
     db_result_t *res = NULL;
-    for (size_t i = 0; rc == 0 && i < v->n; i++) {
-        const s_listed_t *it = &v->items [i];
-        char size [24];
-        snprintf (size, sizeof size, "%lld", (long long) it->size);
+    for (size_t first = 0; rc == 0 && first < v->n; first += RECORD_CHUNK) {
+        char *arr [6] = { NULL };
+        size_t len [6] = { 0 }, cap [6] = { 0 };
+        for (int c = 0; c < 6; c++) {
+            cap [c] = 64;
+            arr [c] = malloc (cap [c]);
+            assert (arr [c]);
+            arr [c][0] = '{';
+            len [c] = 1;
+        }
+        for (size_t i = first; i < v->n && i < first + RECORD_CHUNK; i++) {
+            const s_listed_t *it = &v->items [i];
+            char size [24];
+            snprintf (size, sizeof size, "%lld", (long long) it->size);
+            const char *vals [6] = { it->key, it->hotkey, it->zipcode, it->last_modified,
+                                     size, it->etag ? it->etag : "" };
+            for (int c = 0; c < 6; c++)
+                s_arr_add (&arr [c], &len [c], &cap [c], vals [c]);
+        }
+        for (int c = 0; c < 6; c++) {
+            if (len [c] + 2 > cap [c]) {
+                cap [c] = len [c] + 2;
+                arr [c] = realloc (arr [c], cap [c]);
+                assert (arr [c]);
+            }
+            arr [c][len [c]++] = '}';
+            arr [c][len [c]] = 0;
+        }
         rc = db_exec (self->db,
             "INSERT INTO validator_submissions (epoch_id, s3_key, miner_hotkey, zipcode, "
             "last_modified, last_modified_raw, size_bytes, etag) "
-            "VALUES ($1, $2, $3, $4, $5::timestamptz, $6::text, $7::bigint, $8) "
-            "ON CONFLICT (epoch_id, s3_key) DO NOTHING",
-            //  the text twice: one parameter used as both would be typed timestamptz and
-            //  the raw column would get PostgreSQL's rendering, not S3's bytes
-            DB_P (epoch, it->key, it->hotkey, it->zipcode, it->last_modified,
-                  it->last_modified, size, it->etag),
-            &res);
+            "SELECT $1, k, h, z, lm::timestamptz, lm, sz, nullif (e, '') FROM unnest "
+            "($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[]) "
+            "AS u (k, h, z, lm, sz, e) ON CONFLICT (epoch_id, s3_key) DO NOTHING",
+            DB_P (epoch, arr [0], arr [1], arr [2], arr [3], arr [4], arr [5]), &res);
         if (rc == 0)
             recorded += (int) db_result_affected (res);
         db_result_destroy (&res);
+        for (int c = 0; c < 6; c++)
+            free (arr [c]);
     }
     static const char *const marks [3] = {
         "UPDATE validator_submissions s SET state = 'skipped', updated_at = now(), "
@@ -570,60 +632,103 @@ s_record (downloader_t *self, const char *epoch, const s_listed_vec_t *v, int64_
     return recorded;
 }
 
-int
-downloader_list (downloader_t *self, const char *epoch)
+static void
+s_listing_reset (s_listing_t *L)
 {
-    db_result_t *res = NULL;
-    int rc = db_exec (self->db, "SELECT listed_at IS NOT NULL FROM validator_epochs "
-                      "WHERE epoch_id = $1", DB_P (epoch), &res);
-    if (rc != 0) {
-        s_error (self, "db");
-        return RC_RETRY;
-    }
-    bool known = db_result_rows (res) == 1;
-    bool listed = known && strcmp (db_result_get (res, 0, 0), "t") == 0;
-    db_result_destroy (&res);
-    if (!known) {
-        log_warn ("epoch_not_cached", LS ("epoch", epoch));
-        return RC_RETRY;
-    }
-    if (listed)
-        return 0;
+    for (size_t i = 0; i < L->nhotkeys; i++)
+        free (L->hotkeys [i]);
+    free (L->hotkeys);
+    s_vec_clear (&L->vec);
+    memset (L, 0, sizeof *L);
+}
 
-    int64_t t0 = clock_mono_ms ();
-    size_t budget = (size_t) self->cfg->downloader_objects_max;
-    s_hotkeys_t hk = { 0 };
-    rc = s_discover (self, &hk, &budget);
-    s_listed_vec_t vec = { 0 };
-    for (size_t i = 0; rc == 0 && i < hk.n; i++) {
+//  Lists the epoch until done or until deadline (monotonic ms) has passed; *more says the
+//  listing is not finished (call again). Same returns as downloader_list.
+static int
+s_list_run (downloader_t *self, const char *epoch, int64_t deadline, bool *more)
+{
+    s_listing_t *L = &self->listing;
+    *more = false;
+    if (!L->active || strcmp (L->epoch, epoch) != 0) {
+        s_listing_reset (L);
+        db_result_t *res = NULL;
+        int rc = db_exec (self->db, "SELECT listed_at IS NOT NULL FROM validator_epochs "
+                          "WHERE epoch_id = $1", DB_P (epoch), &res);
+        if (rc != 0) {
+            s_error (self, "db");
+            return RC_RETRY;
+        }
+        bool known = db_result_rows (res) == 1;
+        bool listed = known && strcmp (db_result_get (res, 0, 0), "t") == 0;
+        db_result_destroy (&res);
+        if (!known) {
+            log_warn ("epoch_not_cached", LS ("epoch", epoch));
+            return RC_RETRY;
+        }
+        if (listed)
+            return 0;
+        L->active = true;
+        snprintf (L->epoch, sizeof L->epoch, "%s", epoch);
+        snprintf (L->after, sizeof L->after, "data/hotkey=");
+        L->budget = (size_t) self->cfg->downloader_objects_max;
+        L->t0 = clock_mono_ms ();
+    }
+    int rc = 0;
+    while (!L->discovered) {
+        rc = s_discover_step (self, L);
+        if (rc == 1) {
+            L->discovered = true;
+            rc = 0;
+        }
+        else
+        if (rc != 0)
+            break;
+        else
+        if (clock_mono_ms () >= deadline) {
+            *more = true;
+            return 0;
+        }
+    }
+    while (rc == 0 && L->next < L->nhotkeys) {
         char prefix [256];
-        if (submission_prefix (hk.hotkeys [i], epoch, prefix, sizeof prefix) != 0)
+        const char *hotkey = L->hotkeys [L->next++];
+        if (submission_prefix (hotkey, epoch, prefix, sizeof prefix) != 0)
             continue;
-        s_objects_arg_t a = { .epoch = epoch, .hotkey = hk.hotkeys [i], .vec = &vec };
-        rc = s_list_pages (self, prefix, NULL, &budget, s_on_objects, &a);
+        s_objects_arg_t a = { .epoch = epoch, .hotkey = hotkey, .vec = &L->vec };
+        rc = s_list_pages (self, prefix, NULL, &L->budget, s_on_objects, &a);
+        if (rc == 0 && L->next < L->nhotkeys && clock_mono_ms () >= deadline) {
+            *more = true;
+            return 0;
+        }
     }
     int64_t skipped [3] = { 0, 0, 0 };
     if (rc == 0)
-        rc = s_record (self, epoch, &vec, skipped);
+        rc = s_record (self, epoch, &L->vec, skipped);
     if (rc >= 0) {
         metrics_add (self->m_listed, rc);
         metrics_inc (self->m_epochs);
         static const char *const names [3] = { "not_assigned", "late", "duplicate" };
         for (int m = 0; m < 3; m++)
             metrics_add (metrics_series (self->f_skipped, names [m]), (double) skipped [m]);
-        log_info ("submissions_listed", LS ("epoch", epoch), LI ("miners", (int64_t) hk.n),
-                  LI ("objects", (int64_t) vec.n), LI ("recorded", rc),
-                  LI ("not_assigned", skipped [0]), LI ("late", skipped [1]),
-                  LI ("duplicate", skipped [2]), LI ("ms", clock_mono_ms () - t0));
+        log_info ("submissions_listed", LS ("epoch", epoch),
+                  LI ("miners", (int64_t) L->nhotkeys), LI ("objects", (int64_t) L->vec.n),
+                  LI ("recorded", rc), LI ("not_assigned", skipped [0]),
+                  LI ("late", skipped [1]), LI ("duplicate", skipped [2]),
+                  LI ("ms", clock_mono_ms () - L->t0));
         self->request_all_due = !self->demand;
     }
     else
         s_error (self, "list");
-    for (size_t i = 0; i < hk.n; i++)
-        free (hk.hotkeys [i]);
-    free (hk.hotkeys);
-    s_vec_clear (&vec);
+    //  done or failed: a failed listing starts over (nothing of it was recorded)
+    s_listing_reset (L);
     return rc;
+}
+
+int
+downloader_list (downloader_t *self, const char *epoch)
+{
+    bool more = false;
+    return s_list_run (self, epoch, INT64_MAX, &more);
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -1039,6 +1144,15 @@ downloader_pump (downloader_t *self, int64_t budget_ms)
 //  ---------------------------------------------------------------------------------------
 //  Tick
 
+//  Lists for at most LIST_BUDGET_MS; a listing in progress is continued by the next tick.
+static void
+s_list_some (downloader_t *self, const char *epoch)
+{
+    bool more = false;
+    if (s_list_run (self, epoch, clock_mono_ms () + LIST_BUDGET_MS, &more) < 0)
+        self->resume_at = clock_mono_ms () + backoff_next (&self->backoff);
+}
+
 static void
 s_check_epochs (downloader_t *self)
 {
@@ -1068,12 +1182,8 @@ s_check_epochs (downloader_t *self)
         s_error (self, "db");
         return;
     }
-    for (int r = 0; r < db_result_rows (res); r++) {
-        if (downloader_list (self, db_result_get (res, r, 0)) < 0) {
-            self->resume_at = clock_mono_ms () + backoff_next (&self->backoff);
-            break;
-        }
-    }
+    if (db_result_rows (res) > 0)
+        s_list_some (self, db_result_get (res, 0, 0));
     db_result_destroy (&res);
 }
 
@@ -1083,6 +1193,11 @@ downloader_tick (downloader_t *self)
     int64_t now = clock_mono_ms ();
     if (now < self->resume_at)
         return;
+    if (self->listing.active) {
+        //  finish the listing in progress first, a slice per tick
+        s_list_some (self, self->listing.epoch);
+        return;
+    }
     if (now >= self->next_epoch_check) {
         self->next_epoch_check = now + EPOCH_CHECK_MS;
         s_check_epochs (self);
