@@ -34,6 +34,7 @@ extern char **environ;
 #define HOTKEY_MAX      64
 #define HOOK_ARGS_MAX   64
 #define PEER_KEYS_MAX   10000       //  result files listed under one validator's epoch prefix
+#define PEER_BUDGET_MS  500         //  peer reading per step: the loop must keep heartbeating
 
 typedef enum { OUT_UNDECIDED, OUT_PASS, OUT_FAIL, OUT_UNVERIFIABLE } s_outcome_t;
 
@@ -65,7 +66,16 @@ struct _consensus_t {
     size_t hook_len, hook_off;
     int64_t hook_deadline;          //  monotonic ms
     char hook_epoch [32];
+    //  the peer scan of one epoch, resumed across ticks (restarted from scratch after a
+    //  restart: it feeds only the verdict, which is taken once the scan is complete)
+    char scan_epoch [32];
+    char scan_after [S3_KEY_MAX + 2];
+    size_t scan_seen;
+    struct _s_peer_t *scan_peers;
+    size_t scan_n;
 };
+
+static void s_peers_free (struct _s_peer_t *peers, size_t n);
 
 static bool
 s_valid_hotkey (const char *s)
@@ -152,6 +162,7 @@ consensus_destroy (consensus_t **self_p)
     if (!self)
         return;
     s_hook_reap (self, true);
+    s_peers_free (self->scan_peers, self->scan_n);
     s3_destroy (&self->s3);
     db_destroy (&self->db);
     free (self);
@@ -673,7 +684,7 @@ s_score (consensus_t *self, const char *epoch, const s_sub_t *subs, const s_zip_
 //  ---------------------------------------------------------------------------------------
 //  Verdict
 
-typedef struct {
+typedef struct _s_peer_t {
     char hotkey [HOTKEY_MAX + 1];
     char hash [65];
     char *key;
@@ -777,62 +788,84 @@ s_peers_free (s_peer_t *peers, size_t n)
 //  Every other validator's newest result for the epoch. Validators are found by a skip-scan
 //  (one ListObjectsV2 of one key under validators/, StartAfter past the previous
 //  validator's keys: "validators/{hk}0" sorts after every "validators/{hk}/…"), which needs
-//  no delimiter support from the server; at most consensus.validators.max validators.
+//  no delimiter support from the server; at most consensus.validators.max validators. The
+//  scan runs for at most PEER_BUDGET_MS per call and resumes where it stopped: returns 0
+//  (finished: *peers_p, *n_p handed over, caller owns), 1 (not finished yet) or RC_RETRY.
 static int
 s_peers (consensus_t *self, const char *epoch, s_peer_t **peers_p, size_t *n_p)
 {
-    size_t cap = (size_t) self->cfg->consensus_validators_max, n = 0, seen = 0;
-    s_peer_t *peers = calloc (cap, sizeof *peers);
-    if (!peers)
-        abort ();
-    char after [S3_KEY_MAX + 2] = "validators/";
+    size_t cap = (size_t) self->cfg->consensus_validators_max;
     const size_t plen = strlen ("validators/");
+    if (strcmp (self->scan_epoch, epoch) != 0) {
+        s_peers_free (self->scan_peers, self->scan_n);
+        snprintf (self->scan_epoch, sizeof self->scan_epoch, "%s", epoch);
+        snprintf (self->scan_after, sizeof self->scan_after, "validators/");
+        self->scan_seen = 0;
+        self->scan_n = 0;
+        self->scan_peers = calloc (cap, sizeof *self->scan_peers);
+        if (!self->scan_peers)
+            abort ();
+    }
+    int64_t deadline = clock_mono_ms () + PEER_BUDGET_MS;
+    char *after = self->scan_after;
     int rc = 0;
-    while (rc == 0) {
+    bool finished = false;
+    while (rc == 0 && !finished) {
+        if (clock_mono_ms () >= deadline)
+            return 1;
         s3_list_page_t page;
         memset (&page, 0, sizeof page);
         s3_list_query_t q = { .prefix = "validators/", .start_after = after, .max_keys = 1 };
         rc = s3_list (self->s3, self->cfg->s3_bucket, &q, &page);
         if (rc != 0 || page.nobjects == 0) {
             s3_list_page_clear (&page);
+            finished = rc == 0;
             break;
         }
         const char *seg = page.objects [0].key + plen;
         const char *slash = strchr (seg, '/');
         size_t l = slash ? (size_t) (slash - seg) : strlen (seg);
-        if (l == 0 || plen + l + 1 >= sizeof after) {
+        if (l == 0 || plen + l + 1 >= sizeof self->scan_after) {
             s3_list_page_clear (&page);
-            break;                  //  a key we cannot skip past: stop looking
+            finished = true;        //  a key we cannot skip past: stop looking
+            break;
         }
-        memcpy (after + plen, seg, l);
-        after [plen + l] = slash ? '0' : 0;
-        after [plen + l + 1] = 0;
         char hk [HOTKEY_MAX + 1] = "";
         if (slash && l <= HOTKEY_MAX) {
             memcpy (hk, seg, l);
             hk [l] = 0;
         }
+        //  where the next look starts, unless this validator must be read again (RC_RETRY)
+        char next [S3_KEY_MAX + 2];
+        memcpy (next, page.objects [0].key, plen + l);
+        next [plen + l] = slash ? '0' : 0;
+        next [plen + l + 1] = 0;
         s3_list_page_clear (&page);
-        if (!*hk || !s_valid_hotkey (hk) || strcmp (hk, self->hotkey) == 0)
-            continue;
-        if (++seen > cap) {
-            log_warn ("peer_validators_capped", LS ("epoch", epoch),
-                      LI ("max", self->cfg->consensus_validators_max));
-            break;
+        if (*hk && s_valid_hotkey (hk) && strcmp (hk, self->hotkey) != 0) {
+            if (++self->scan_seen > cap) {
+                log_warn ("peer_validators_capped", LS ("epoch", epoch),
+                          LI ("max", self->cfg->consensus_validators_max));
+                finished = true;
+                break;
+            }
+            int r = s_peer_read (self, epoch, hk, &self->scan_peers [self->scan_n]);
+            if (r == RC_RETRY) {
+                self->scan_seen--;
+                rc = RC_RETRY;
+                break;
+            }
+            if (r == 0)
+                self->scan_n++;
         }
-        int r = s_peer_read (self, epoch, hk, &peers [n]);
-        if (r == 0)
-            n++;
-        else
-        if (r == RC_RETRY)
-            rc = RC_RETRY;
+        memcpy (after, next, strlen (next) + 1);
     }
-    if (rc != 0) {
-        s_peers_free (peers, n);
+    if (!finished)
         return rc == RC_RETRY || rc == RC_MALFORMED ? RC_RETRY : rc;
-    }
-    *peers_p = peers;
-    *n_p = n;
+    *peers_p = self->scan_peers;
+    *n_p = self->scan_n;
+    self->scan_peers = NULL;
+    self->scan_n = 0;
+    self->scan_epoch [0] = 0;
     return 0;
 }
 
@@ -910,7 +943,7 @@ s_verdict (consensus_t *self, const char *epoch, const char *own_hash)
     size_t np = 0;
     int rc = s_peers (self, epoch, &peers, &np);
     if (rc != 0)
-        return rc;
+        return rc;                  //  1: the scan goes on next step
     //  The majority hash: the most frequent, ties to ours, then to the smallest.
     size_t total = np + 1;
     const char **hashes = calloc (total, sizeof *hashes);
@@ -1187,6 +1220,8 @@ consensus_step (consensus_t *self, const char *epoch)
         if (!due)
             return CONSENSUS_PUBLISHED;
         rc = s_verdict (self, epoch, hash);
+        if (rc == 1)
+            return CONSENSUS_PUBLISHED;
         if (rc != 0)
             return rc == RC_RETRY ? RC_RETRY : RC_ERR;
     }
