@@ -13,7 +13,8 @@
         port the same submission is checked again and passes;
       - the command verifier (a sh + curl program speaking {zpid, zipcode} -> JSON) passes the
         honest submission; a verifier that hangs (killed at the timeout) or exits non-zero
-        makes it unverifiable; one that answers not_found fails it.                        */
+        makes it unverifiable; one that answers not_found fails it;
+      - a rate limit that cannot be waited out within the timeout gives unverifiable.                        */
 #include "common/http.h"
 #include "common/pyrandom.h"
 #include "tests/integration/test_tier1_lib.h"
@@ -263,6 +264,20 @@ main (void)
     s_restart (&c, &copts);
     r = s_judge (&c, id, PROTO_VERDICT_FAIL);
     CHECK (s_metric (&r, "verified") == 0.0);
+
+    //  the rate limiter: one lookup a minute (burst 1) and a 300 ms timeout: the second
+    //  lookup cannot wait long enough, so the submission is unverifiable, not failed
+    const char *epoch5 = "2026-11-24T20-00-00";
+    tt_epoch (c.db, epoch5, ZIP, (int) n);
+    id = tt_submission (c.db, epoch5, "hkhonest", ZIP, lm, honest);
+    tier3_options_t ropts = { .verifier = "http", .source_url = url, .timeout_ms = 300,
+                              .attempts = 1, .rate_per_minute = 1 };
+    s_restart (&c, &ropts);
+    r = s_judge (&c, id, PROTO_VERDICT_UNVERIFIABLE);
+    CHECK (strstr (r.reason, "rate limit"));
+    CHECK (s_metric (&r, "checked") == 1.0);
+    CHECK_EQ_INT (tl_int (c.db, "SELECT count (*) FROM validator_spot_checks WHERE "
+                          "epoch_id = '%s'", epoch5), 1);
 
     //  configuration errors
     tier3_options_t bad = { .verifier = "command", .command = "", .timeout_ms = 100,
