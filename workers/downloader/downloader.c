@@ -931,7 +931,8 @@ s_store (downloader_t *self, s_row_t *row, const submission_t *sub, const char *
 static int
 s_announce (downloader_t *self, const s_row_t *row)
 {
-    bool stored = strcmp (row->state, "downloaded") == 0;
+    bool stored = strcmp (row->state, "downloaded") == 0
+               || strcmp (row->state, "validated") == 0;
     zsock_t *sock = stored ? self->tier1 : self->consensus;
     if (!sock)
         return 0;
@@ -1094,7 +1095,7 @@ downloader_pump (downloader_t *self, int64_t budget_ms)
         int rc = db_exec (self->db,
             "SELECT " S_ROW_COLS " FROM validator_submissions "
             "WHERE requested_at IS NOT NULL AND announced_at IS NULL "
-            "AND (state = 'listed' OR (state = 'downloaded' AND $1::boolean) "
+            "AND (state = 'listed' OR (state IN ('downloaded', 'validated') AND $1::boolean) "
             "     OR (state IN ('rejected', 'skipped') AND $2::boolean)) "
             "ORDER BY epoch_id, zipcode, last_modified, miner_hotkey COLLATE \"C\" LIMIT "
             "16", DB_P (to_tier1 ? "true" : "false", to_consensus ? "true" : "false"), &res);
@@ -1118,7 +1119,8 @@ downloader_pump (downloader_t *self, int64_t budget_ms)
                 }
                 done++;
             }
-            bool stored = strcmp (row.state, "downloaded") == 0;
+            bool stored = strcmp (row.state, "downloaded") == 0
+                       || strcmp (row.state, "validated") == 0;
             if ((stored && to_tier1) || (!stored && to_consensus)) {
                 if (s_announce (self, &row) == 0)
                     done++;
