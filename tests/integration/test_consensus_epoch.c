@@ -12,6 +12,7 @@
 #include "common/config.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/s3.h"
 #include "common/scoring.h"
 #include "common/zmqx.h"
@@ -389,6 +390,8 @@ test_epoch_end_to_end (void)
     s_setup (&t, "e2e", "2");
     const char *epoch = "2026-11-25T12-00-00";
     s_seed (&t, epoch, MAIN, NMAIN);
+    metrics_t *metrics = metrics_new ();
+    consensus_set_metrics (t.c, metrics);
     bool got [64] = { 0 };
     size_t order [64], norder = 0;
     s_run (&t, epoch, MAIN, NMAIN, got, order, &norder, 2);
@@ -440,10 +443,23 @@ test_epoch_end_to_end (void)
     free (hf);
     CHECK_EQ_INT (tdb_int (t.db, "SELECT count(*) FROM validator_consensus_epochs WHERE "
                            "hook_status = 'exit 3'", 0, NULL), 1);
+    //  the counters saw it all: 6 requests, 3 x 4 passes + 2 x (pass + fail) tier results
+    size_t mlen = 0;
+    char *text = metrics_render (metrics, &mlen);
+    CHECK (text);
+    CHECK (strstr (text, "zipmine_consensus_requests_total 6\n"));
+    CHECK (strstr (text, "zipmine_consensus_tier_results_total{verdict=\"pass\"} 14\n"));
+    CHECK (strstr (text, "zipmine_consensus_tier_results_total{verdict=\"fail\"} 2\n"));
+    CHECK (strstr (text, "zipmine_consensus_epochs_scored_total 1\n"));
+    CHECK (strstr (text, "zipmine_consensus_pending_zipcodes 0\n"));
+    CHECK (strstr (text, "zipmine_consensus_verdicts_total{verdict=\"PERFECT\"} 1\n"));
+    CHECK (strstr (text, "zipmine_consensus_hook_runs_total{result=\"failed\"} 1\n"));
+    free (text);
     //  done is done: another step changes nothing and requests nothing
     CHECK_EQ_INT (consensus_step (t.c, epoch), CONSENSUS_DONE);
     CHECK_EQ_INT (s_requests (&t, epoch, MAIN, NMAIN, got, NULL, NULL), 0);
     s_teardown (&t);
+    metrics_destroy (&metrics);         //  after consensus, which holds its series
 }
 
 //  A killed consensus (destroyed mid-epoch, results half fed) and a new one give the same

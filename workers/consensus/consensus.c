@@ -73,6 +73,9 @@ struct _consensus_t {
     size_t scan_seen;
     struct _s_peer_t *scan_peers;
     size_t scan_n;
+
+    metrics_family_t *f_results, *f_verdicts, *f_hooks;
+    metrics_series_t *m_refused, *m_requests, *m_scored, *m_pending;
 };
 
 static void s_peers_free (struct _s_peer_t *peers, size_t n);
@@ -176,6 +179,29 @@ consensus_set_requests (consensus_t *self, zsock_t *downloader)
     self->requests = downloader;
 }
 
+void
+consensus_set_metrics (consensus_t *self, metrics_t *metrics)
+{
+    assert (self && metrics);
+    self->f_results = metrics_counter (metrics, "zipmine_consensus_tier_results_total",
+        "Tier results stored, by verdict", "verdict");
+    self->m_refused = metrics_series (metrics_counter (metrics,
+        "zipmine_consensus_refused_total",
+        "Tier result frames dropped (malformed, or naming no known submission)", NULL));
+    self->m_requests = metrics_series (metrics_counter (metrics,
+        "zipmine_consensus_requests_total", "Submission requests sent to the downloader",
+        NULL));
+    self->m_scored = metrics_series (metrics_counter (metrics,
+        "zipmine_consensus_epochs_scored_total", "Epochs scored", NULL));
+    self->m_pending = metrics_series (metrics_gauge (metrics,
+        "zipmine_consensus_pending_zipcodes",
+        "Zipcodes left unscored (tier 3 unverifiable) in the last scored epoch", NULL));
+    self->f_verdicts = metrics_counter (metrics, "zipmine_consensus_verdicts_total",
+        "Consensus verdicts taken, by verdict", "verdict");
+    self->f_hooks = metrics_counter (metrics, "zipmine_consensus_hook_runs_total",
+        "Weights hook runs, by result", "result");
+}
+
 int
 consensus_prepare (consensus_t *self)
 {
@@ -194,6 +220,7 @@ consensus_handle (consensus_t *self, const uint8_t *data, size_t size)
     proto_err_t err;
     if (proto_tier_result_decode (data, size, &msg, &err) != 0) {
         log_warn ("tier_result_refused", LS ("reason", err.reason));
+        metrics_inc (self->m_refused);
         return 0;
     }
     //  Which submission: by id when given (and it must agree with the message), else the
@@ -222,6 +249,7 @@ consensus_handle (consensus_t *self, const uint8_t *data, size_t size)
         log_warn ("tier_result_refused", LS ("reason", "no such submission"),
                   LS ("epoch", msg.epoch), LS ("hotkey", msg.hotkey),
                   LS ("zipcode", msg.zipcode), LI ("submission_id", (int64_t) msg.submission_id));
+        metrics_inc (self->m_refused);
         db_result_destroy (&res);
         proto_tier_result_free (&msg);
         return 0;
@@ -251,6 +279,8 @@ consensus_handle (consensus_t *self, const uint8_t *data, size_t size)
                   "metrics = EXCLUDED.metrics, reason = EXCLUDED.reason, checked_at = now() "
                   "WHERE validator_tier_results.passed IS NULL",
                   DB_P (msg.epoch, key, tier, passed, mjson, reason), NULL);
+    if (rc == 0 && self->f_results)
+        metrics_inc (metrics_series (self->f_results, proto_verdict_name ((int) msg.verdict)));
     if (rc == 0)
         log_info ("tier_result_stored", LS ("epoch", msg.epoch), LS ("hotkey", msg.hotkey),
                   LS ("zipcode", msg.zipcode), LI ("tier", msg.tier),
@@ -368,7 +398,8 @@ s_request (consensus_t *self, const char *epoch, const s_sub_t *s)
     msgpack_sbuffer_init (&sb);
     proto_err_t err;
     if (proto_submission_ready_encode (&m, &sb, &err) == 0) {
-        if (zmqx_send_sbuf (self->requests, &sb, 1 << 20, ZMQ_DONTWAIT) == 0)
+        if (zmqx_send_sbuf (self->requests, &sb, 1 << 20, ZMQ_DONTWAIT) == 0
+        &&  (metrics_inc (self->m_requests), true))
             log_info ("submission_requested", LS ("epoch", epoch), LS ("zipcode", s->zipcode),
                       LS ("hotkey", s->hotkey), LI ("submission_id", s->id));
         //  a request that could not be sent is sent again after the retry interval
@@ -669,7 +700,11 @@ s_score (consensus_t *self, const char *epoch, const s_sub_t *subs, const s_zip_
                   LS ("error", db_error (self->db)));
         db_rollback (self->db);
     }
-    else
+    else {
+        metrics_inc (self->m_scored);
+        metrics_set (self->m_pending, (double) npend);
+    }
+    if (rc == 0)
         log_info ("epoch_scored", LS ("epoch", epoch), LS ("consensus_hash", hash),
                   LI ("miners", (int64_t) scoring_result_miners (r)),
                   LI ("zipcodes", (int64_t) scoring_result_zipcodes (r)),
@@ -1018,6 +1053,9 @@ s_verdict (consensus_t *self, const char *epoch, const char *own_hash)
     if (rc != 0)
         db_rollback (self->db);
     else
+    if (self->f_verdicts)
+        metrics_inc (metrics_series (self->f_verdicts, verdict));
+    if (rc == 0)
         log_info ("consensus_verdict", LS ("epoch", epoch), LS ("verdict", verdict),
                   LI ("agreeing", (int64_t) agree), LI ("total", (int64_t) total),
                   LS ("outliers", oarr), LS ("consensus_hash", own_hash));
@@ -1035,6 +1073,9 @@ s_verdict (consensus_t *self, const char *epoch, const char *own_hash)
 static int
 s_hook_done (consensus_t *self, const char *status)
 {
+    if (self->f_hooks && strcmp (status, "none") != 0)
+        metrics_inc (metrics_series (self->f_hooks, strcmp (status, "exit 0") == 0 ? "ok"
+                                     : strcmp (status, "timeout") == 0 ? "timeout" : "failed"));
     log_info ("weights_hook_finished", LS ("epoch", self->hook_epoch), LS ("status", status));
     int rc = db_exec (self->db, "UPDATE validator_consensus_epochs SET hook_at = now(), "
                       "hook_status = $2 WHERE epoch_id = $1",

@@ -39,6 +39,7 @@
 
 #include "common/config.h"
 #include "common/db.h"
+#include "common/metrics.h"
 
 typedef struct _consensus_t consensus_t;
 
@@ -60,6 +61,14 @@ void consensus_destroy (consensus_t **self_p);
 //  Where requests go (borrowed PUSH to the downloader's request PULL; NULL = nowhere yet:
 //  requests are recorded and sent again after the retry interval).
 void consensus_set_requests (consensus_t *self, zsock_t *downloader);
+
+//  Registers the worker's metrics in metrics (borrowed; call once, before the first tick):
+//  zipmine_consensus_tier_results_total{verdict}, zipmine_consensus_refused_total,
+//  zipmine_consensus_requests_total, zipmine_consensus_epochs_scored_total,
+//  zipmine_consensus_pending_zipcodes (last scored epoch), zipmine_consensus_verdicts_total
+//  {verdict}, zipmine_consensus_hook_runs_total{result: ok|failed|timeout}. Without it,
+//  nothing is counted.
+void consensus_set_metrics (consensus_t *self, metrics_t *metrics);
 
 //  Applies the schema migrations: 0, RC_RETRY, or RC_ERR (permanent).
 int consensus_prepare (consensus_t *self);

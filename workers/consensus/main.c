@@ -138,6 +138,7 @@ main (int argc, char **argv)
     if (!app.pull || !app.requests)
         goto out;
     consensus_set_requests (app.consensus, app.requests);
+    consensus_set_metrics (app.consensus, worker_metrics (worker));
     log_info ("consensus_started", LS ("hotkey", hotkey),
               LI ("inflight_max", cfg->consensus_inflight_max),
               LB ("hook", *cfg->consensus_hook != 0));
