@@ -114,6 +114,8 @@ main (void)
     tdb = tt_connect ();
     tier = tier_new (1, &tdb, tier1_check, &scoring);
     tier_set_outputs (tier, next_push, co_push);
+    metrics_t *metrics = metrics_new ();
+    tier_set_metrics (tier, metrics);
     //  tamper with the stored row: a re-send must carry what is stored, not a recomputation
     CHECK_EQ_INT (db_exec (db, "UPDATE validator_tier_results SET reason = 'as stored' "
                                "WHERE s3_key LIKE '%hotkey=hk84/%'", 0, NULL, NULL), 0);
@@ -132,6 +134,13 @@ main (void)
         }
     }
     CHECK_EQ_INT (tl_int (db, "SELECT count (*) FROM validator_tier_results"), 9);
+    //  the counters: checked vs resent, by verdict
+    CHECK (metrics_value (metrics_series (metrics_counter (metrics, "zipmine_tier_results_total",
+        "Tier verdicts sent to consensus: checked now, or resent as stored", "tier,verdict,how"),
+        "1", "pass", "resent")) == 4.0);
+    CHECK (metrics_value (metrics_series (metrics_counter (metrics, "zipmine_tier_results_total",
+        "Tier verdicts sent to consensus: checked now, or resent as stored", "tier,verdict,how"),
+        "1", "fail", "resent")) == 4.0);
 
     //  through tier_handle: a real submission_ready frame
     proto_submission_ready_t msg;
@@ -153,6 +162,7 @@ main (void)
     CHECK (proto_tier_result_equal (&r, &first [1]));
 
     tier_destroy (&tier);
+    metrics_destroy (&metrics);
     zsock_destroy (&co);
     zsock_destroy (&co_push);
     zsock_destroy (&next);

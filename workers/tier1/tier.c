@@ -27,6 +27,8 @@ struct _tier_t {
     zsock_t *next, *consensus;
     int64_t retry [TIER_RETRY_MAX];
     size_t nretry;
+    char tier_label [4];
+    metrics_family_t *f_results, *f_errors;     //  NULL until tier_set_metrics
 };
 
 void
@@ -69,6 +71,7 @@ tier_new (int tier, db_t **db_p, tier_check_fn *check, void *arg)
     *db_p = NULL;
     self->check = check;
     self->arg = arg;
+    snprintf (self->tier_label, sizeof self->tier_label, "%d", tier);
     return self;
 }
 
@@ -86,6 +89,15 @@ db_t *
 tier_db (tier_t *self)
 {
     return self->db;
+}
+
+void
+tier_set_metrics (tier_t *self, metrics_t *metrics)
+{
+    self->f_results = metrics_counter (metrics, "zipmine_tier_results_total",
+        "Tier verdicts sent to consensus: checked now, or resent as stored", "tier,verdict,how");
+    self->f_errors = metrics_counter (metrics, "zipmine_tier_errors_total",
+        "Transient database failures while judging a submission (retried)", "tier");
 }
 
 void
@@ -306,6 +318,9 @@ tier_process (tier_t *self, int64_t id, proto_tier_result_t *result)
         log_info ("tier_result_resent", LI ("tier", self->tier), LI ("db_id", id),
                   LS ("verdict", proto_verdict_name ((int) out.verdict)));
     s_send (self, &sub, &out, result);
+    metrics_inc (metrics_series (self->f_results, self->tier_label,
+                                 proto_verdict_name ((int) out.verdict),
+                                 resent ? "resent" : "checked"));
     return 0;
 }
 
@@ -338,8 +353,10 @@ tier_handle (tier_t *self, const uint8_t *data, size_t size)
     }
     int64_t id = (int64_t) msg.db_id;
     proto_submission_ready_free (&msg);
-    if (tier_process (self, id, NULL) == RC_RETRY)
+    if (tier_process (self, id, NULL) == RC_RETRY) {
+        metrics_inc (metrics_series (self->f_errors, self->tier_label));
         s_queue (self, id);
+    }
     return 0;
 }
 
@@ -476,6 +493,7 @@ tier_worker_run (worker_t *worker, int tier, const char *in_ep, const char *next
     if (!app.pull || (*next_ep && !next_sock) || !co_sock)
         goto out;
     tier_set_outputs (app.tier, next_sock, co_sock);
+    tier_set_metrics (app.tier, worker_metrics (worker));
     log_info ("tier_started", LI ("tier", tier), LS ("in", in), LS ("next", *next_ep ? next : ""),
               LS ("consensus", co));
     worker_set_drain (worker, s_drain, &app);

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "common/db.h"
+#include "common/metrics.h"
 #include "common/worker.h"
 #include "proto/submission_ready.h"
 #include "proto/tier_result.h"
@@ -66,6 +67,12 @@ tier_t *tier_new (int tier, db_t **db_p, tier_check_fn *check, void *arg);
 void tier_destroy (tier_t **self_p);
 
 db_t *tier_db (tier_t *self);
+
+//  Registers the tier's metrics in metrics (borrowed; must outlive self):
+//  zipmine_tier_results_total{tier,verdict,how} (how: checked | resent) and
+//  zipmine_tier_errors_total{tier} (transient database failures, retried). Without this
+//  call nothing is counted.
+void tier_set_metrics (tier_t *self, metrics_t *metrics);
 
 //  Borrowed PUSH sockets (NULL = nowhere).
 void tier_set_outputs (tier_t *self, zsock_t *next, zsock_t *consensus);
