@@ -9,6 +9,7 @@
     from planted peer results (newest per validator; unusable files ignored); a consensus
     destroyed mid-epoch and made anew gives the same hash; an unverifiable tier 3 leaves its
     zipcode pending and unscored, its miner unblamed.                                        */
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -638,6 +639,32 @@ test_intake_refusals (void)
     s_teardown (&t);
 }
 
+//  A hook that never ends is killed at its timeout; the status says so and the epoch is done.
+static void
+test_hook_timeout (void)
+{
+    t_t t;
+    s_setup (&t, "hook", "32");
+    consensus_destroy (&t.c);
+    zm_config_free (&t.cfg);
+    setenv ("ZM_CONSENSUS_HOOK", "sleep 30", 1);
+    setenv ("ZM_CONSENSUS_HOOK_TIMEOUT_MS", "300", 1);
+    char *argv [] = { "test", NULL };
+    char err [256];
+    CHECK_EQ_INT (zm_config_load (&t.cfg, 1, argv, err, sizeof err), 0);
+    s_new_consensus (&t);
+    const char *epoch = "2026-11-27T08-00-00";
+    s_seed (&t, epoch, SMALL, 2);
+    bool got [64] = { 0 };
+    int64_t t0 = clock_mono_ms ();
+    s_run (&t, epoch, SMALL, 2, got, NULL, NULL, 32);
+    int64_t ms = clock_mono_ms () - t0;
+    CHECK (ms >= 300 && ms < 10000);
+    CHECK_EQ_INT (tdb_int (t.db, "SELECT count(*) FROM validator_consensus_epochs WHERE "
+                           "hook_status = 'timeout'", 0, NULL), 1);
+    s_teardown (&t);
+}
+
 int
 main (void)
 {
@@ -648,5 +675,6 @@ main (void)
     test_verdicts ();
     test_pending ();
     test_intake_refusals ();
+    test_hook_timeout ();
     TEST_DONE ();
 }
