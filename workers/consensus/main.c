@@ -143,7 +143,7 @@ main (int argc, char **argv)
               LI ("inflight_max", cfg->consensus_inflight_max),
               LB ("hook", *cfg->consensus_hook != 0));
     worker_set_drain (worker, s_drain, &app);
-    worker_set_tick (worker, 250, s_tick, &app);
+    worker_set_tick (worker, 1000, s_tick, &app);   //  each tick re-reads open epochs
     s_tick (worker, &app);
     rc = worker_run (worker);
 out:
