@@ -145,7 +145,16 @@ s_key (const json_t *doc)
     size_t len = strlen (addr);
     while (len && isspace ((unsigned char) addr [len - 1]))
         len--;
-    char *price = json_dumps (json_object_get (doc, "price"), JSON_ENCODE_ANY | JSON_COMPACT);
+    //  As Python compares them: 300000 and 300000.0 are the same price, "300000" is not.
+    const json_t *pv = json_object_get (doc, "price");
+    char *price;
+    if (json_is_number (pv)) {
+        price = malloc (40);
+        assert (price);
+        snprintf (price, 40, "n%.17g", json_number_value (pv));
+    }
+    else
+        price = json_dumps (pv, JSON_ENCODE_ANY | JSON_COMPACT);
     size_t plen = price ? strlen (price) : 0;
     char *key = malloc (len + plen + 2);
     assert (key);

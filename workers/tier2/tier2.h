@@ -13,7 +13,8 @@
                       deadline, not the validator's clock, so every validator agrees.
                       A date-time without an offset is UTC.
       duplicate_rate  (n - distinct keys) / n, key = the address lower-cased (ASCII) and
-                      trimmed, plus the price's JSON text.
+                      trimmed, plus the price (numbers by value, so 300000 and
+                      300000.0 are the same price; anything else by its JSON text).
       zipcodes_match  every listing's "zipcode" is the string of the assigned zipcode.
     n = 0 gives 0 for every ratio (and fails). Pass iff scoring_tier2_pass; the metrics are
     stored and sent (completeness, reasonable, consistency, duplicate_rate, zipcodes_match
