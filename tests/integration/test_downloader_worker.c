@@ -203,6 +203,7 @@ main (void)
         setenv ("ZM_RUN_DIR", dir, 1);
         setenv ("ZM_NODE_NAME", "val", 1);
         setenv ("ZM_DOWNLOADER_GRACE_MS", "0", 1);
+        setenv ("ZM_DOWNLOADER_MODE", "all", 1);       //  no consensus here to ask
         setenv ("ZM_DOWNLOADER_TIER1_ENDPOINT", t1, 1);
         setenv ("ZM_DOWNLOADER_CONSENSUS_ENDPOINT", co, 1);
         char bin [512];
