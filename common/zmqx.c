@@ -37,6 +37,20 @@ zmqx_opts_default (void)
 }
 
 int
+zmqx_endpoint_at (char *buf, size_t size, char prefix, const char *run_dir,
+                  const char *node_name, const char *stage)
+{
+    assert (buf && size > 1);
+    char err [256];
+    buf [0] = prefix;
+    if (zmqx_endpoint (buf + 1, size - 1, run_dir, node_name, stage, err, sizeof err) != 0) {
+        log_error ("config_invalid", LS ("key", stage), LS ("reason", err));
+        return -1;
+    }
+    return 0;
+}
+
+int
 zmqx_mkdir_p (const char *path)
 {
     char buf [4096];

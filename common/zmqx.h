@@ -63,6 +63,12 @@ zsock_t *zmqx_new (int type, const char *endpoints, const zmqx_opts_t *opts);
 int zmqx_endpoint (char *buf, size_t size, const char *run_dir, const char *node_name,
                    const char *stage, char *err, size_t errsize);
 
+//  zmqx_endpoint behind a czmq direction prefix ('@' bind, '>' connect), as zmqx_new and
+//  zsock_new_* take it: "@ipc://…/storage.ipc". size counts the prefix. On failure logs
+//  "config_invalid" naming the stage and returns -1 (a configuration error: exit 100).
+int zmqx_endpoint_at (char *buf, size_t size, char prefix, const char *run_dir,
+                      const char *node_name, const char *stage);
+
 //  Creates the directory and its parents (mode 0700); existing ones are fine. 0 / -1.
 int zmqx_mkdir_p (const char *path);
 

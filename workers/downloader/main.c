@@ -77,19 +77,6 @@ s_drain (worker_t *worker, void *arg)
     worker_drained (worker);
 }
 
-static int
-s_endpoint (const zm_config_t *cfg, const char *stage, char prefix, char *out, size_t size)
-{
-    char err [256];
-    out [0] = prefix;
-    if (zmqx_endpoint (out + 1, size - 1, cfg->run_dir, cfg->node_name, stage, err,
-                       sizeof err) != 0) {
-        log_error ("config_invalid", LS ("key", stage), LS ("reason", err));
-        return -1;
-    }
-    return 0;
-}
-
 int
 main (int argc, char **argv)
 {
@@ -127,11 +114,13 @@ main (int argc, char **argv)
         log_error ("config_invalid", LS ("key", "db.dsn"), LS ("reason", err));
         goto out;
     }
-    if (s_endpoint (cfg, cfg->downloader_endpoint, '@', pull_ep, sizeof pull_ep) != 0
-    ||  s_endpoint (cfg, cfg->downloader_tier1_endpoint, '>', t1_ep, sizeof t1_ep) != 0
+    if (zmqx_endpoint_at (pull_ep, sizeof pull_ep, '@', cfg->run_dir, cfg->node_name,
+                          cfg->downloader_endpoint) != 0
+    ||  zmqx_endpoint_at (t1_ep, sizeof t1_ep, '>', cfg->run_dir, cfg->node_name,
+                          cfg->downloader_tier1_endpoint) != 0
     ||  (*cfg->downloader_consensus_endpoint
-         && s_endpoint (cfg, cfg->downloader_consensus_endpoint, '>', co_ep,
-                        sizeof co_ep) != 0))
+         && zmqx_endpoint_at (co_ep, sizeof co_ep, '>', cfg->run_dir, cfg->node_name,
+                               cfg->downloader_consensus_endpoint) != 0))
         goto out;
     app.downloader = downloader_new (cfg, &db, wallet, worker_metrics (worker));
     if (!app.downloader)

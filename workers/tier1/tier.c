@@ -440,19 +440,6 @@ s_drain (worker_t *worker, void *arg)
     worker_drained (worker);
 }
 
-static int
-s_endpoint (const zm_config_t *cfg, const char *spec, char *out, size_t size)
-{
-    char err [256];
-    out [0] = spec [0];
-    if (zmqx_endpoint (out + 1, size - 1, cfg->run_dir, cfg->node_name, spec + 1, err,
-                       sizeof err) != 0) {
-        log_error ("config_invalid", LS ("key", spec + 1), LS ("reason", err));
-        return -1;
-    }
-    return 0;
-}
-
 int
 tier_worker_run (worker_t *worker, int tier, const char *in_ep, const char *next_ep,
                  tier_check_fn *check, void *arg)
@@ -475,9 +462,11 @@ tier_worker_run (worker_t *worker, int tier, const char *in_ep, const char *next
         return EXIT_CONFIG;
     }
     snprintf (co_spec, sizeof co_spec, ">%s", cfg->tiers_consensus_endpoint);
-    if (s_endpoint (cfg, in_ep, in, sizeof in) != 0
-    ||  (*next_ep && s_endpoint (cfg, next_ep, next, sizeof next) != 0)
-    ||  s_endpoint (cfg, co_spec, co, sizeof co) != 0) {
+    if (zmqx_endpoint_at (in, sizeof in, in_ep [0], cfg->run_dir, cfg->node_name, in_ep + 1) != 0
+    ||  (*next_ep && zmqx_endpoint_at (next, sizeof next, next_ep [0], cfg->run_dir,
+                                       cfg->node_name, next_ep + 1) != 0)
+    ||  zmqx_endpoint_at (co, sizeof co, co_spec [0], cfg->run_dir, cfg->node_name,
+                          co_spec + 1) != 0) {
         db_destroy (&db);
         return EXIT_CONFIG;
     }
