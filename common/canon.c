@@ -11,6 +11,7 @@
     Python/pystrtod.c format_float_short.                                                    */
 
 #include "common/canon.h"
+#include "common/strbuf.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -34,47 +35,6 @@ struct _canon_t {
     char **keys;                    //  S_OBJECT
     size_t n, cap;
 };
-
-//  --------------------------------------------------------------------------
-//  Growable output buffer
-
-typedef struct {
-    char *data;
-    size_t len;
-    size_t cap;
-} s_buf_t;
-
-static void
-s_buf_reserve (s_buf_t *b, size_t extra)
-{
-    if (b->len + extra + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *data = realloc (b->data, cap);
-    if (!data)
-        abort ();
-    b->data = data;
-    b->cap = cap;
-}
-
-static void
-s_buf_add (s_buf_t *b, const char *s, size_t n)
-{
-    s_buf_reserve (b, n);
-    memcpy (b->data + b->len, s, n);
-    b->len += n;
-    b->data [b->len] = 0;
-}
-
-static void
-s_buf_ch (s_buf_t *b, char c)
-{
-    s_buf_reserve (b, 1);
-    b->data [b->len++] = c;
-    b->data [b->len] = 0;
-}
 
 //  --------------------------------------------------------------------------
 //  UTF-8
@@ -135,20 +95,20 @@ canon_utf8_valid (const char *s, size_t len)
 }
 
 static void
-s_put_u16 (s_buf_t *b, unsigned v)
+s_put_u16 (strbuf_t *b, unsigned v)
 {
     char tmp [8];
     snprintf (tmp, sizeof tmp, "\\u%04x", v & 0xffffU);
-    s_buf_add (b, tmp, 6);
+    strbuf_addn (b, tmp, 6);
 }
 
 //  s must be valid UTF-8 (checked when the value was made).
 static void
-s_put_string (s_buf_t *b, const char *s, size_t len)
+s_put_string (strbuf_t *b, const char *s, size_t len)
 {
     const unsigned char *u = (const unsigned char *) s;
-    s_buf_reserve (b, len + 2);
-    s_buf_ch (b, '"');
+    strbuf_reserve (b, len + 2);
+    strbuf_addc (b, '"');
     size_t i = 0;
     while (i < len) {
         //  Runs of plain printable ASCII are copied at once.
@@ -156,19 +116,19 @@ s_put_string (s_buf_t *b, const char *s, size_t len)
         while (i < len && u [i] >= 0x20 && u [i] <= 0x7e && u [i] != '"' && u [i] != '\\')
             i++;
         if (i > start)
-            s_buf_add (b, s + start, i - start);
+            strbuf_addn (b, s + start, i - start);
         if (i >= len)
             break;
         int32_t cp = s_utf8_next (u, len, &i);
         assert (cp >= 0);
         switch (cp) {
-            case '"':  s_buf_add (b, "\\\"", 2); break;
-            case '\\': s_buf_add (b, "\\\\", 2); break;
-            case '\n': s_buf_add (b, "\\n", 2); break;
-            case '\r': s_buf_add (b, "\\r", 2); break;
-            case '\t': s_buf_add (b, "\\t", 2); break;
-            case '\b': s_buf_add (b, "\\b", 2); break;
-            case '\f': s_buf_add (b, "\\f", 2); break;
+            case '"':  strbuf_addn (b, "\\\"", 2); break;
+            case '\\': strbuf_addn (b, "\\\\", 2); break;
+            case '\n': strbuf_addn (b, "\\n", 2); break;
+            case '\r': strbuf_addn (b, "\\r", 2); break;
+            case '\t': strbuf_addn (b, "\\t", 2); break;
+            case '\b': strbuf_addn (b, "\\b", 2); break;
+            case '\f': strbuf_addn (b, "\\f", 2); break;
             default:
                 if (cp >= 0x10000) {
                     uint32_t v = (uint32_t) cp - 0x10000;
@@ -179,7 +139,7 @@ s_put_string (s_buf_t *b, const char *s, size_t len)
                     s_put_u16 (b, (unsigned) cp);
         }
     }
-    s_buf_ch (b, '"');
+    strbuf_addc (b, '"');
 }
 
 //  --------------------------------------------------------------------------
@@ -523,41 +483,41 @@ s_cmp_key_p (const void *a, const void *b)
 }
 
 static void
-s_put (s_buf_t *b, const canon_t *v)
+s_put (strbuf_t *b, const canon_t *v)
 {
     char tmp [CANON_DOUBLE_MAX];
     switch (v->kind) {
         case S_NULL:
-            s_buf_add (b, "null", 4);
+            strbuf_addn (b, "null", 4);
             break;
         case S_BOOL:
             if (v->b)
-                s_buf_add (b, "true", 4);
+                strbuf_addn (b, "true", 4);
             else
-                s_buf_add (b, "false", 5);
+                strbuf_addn (b, "false", 5);
             break;
         case S_INT: {
             int n = snprintf (tmp, sizeof tmp, "%" PRId64, v->i);
-            s_buf_add (b, tmp, (size_t) n);
+            strbuf_addn (b, tmp, (size_t) n);
             break;
         }
         case S_DOUBLE: {
             int n = canon_format_double (v->d, tmp);
             assert (n > 0);
-            s_buf_add (b, tmp, (size_t) n);
+            strbuf_addn (b, tmp, (size_t) n);
             break;
         }
         case S_STRING:
             s_put_string (b, v->str, v->len);
             break;
         case S_ARRAY:
-            s_buf_ch (b, '[');
+            strbuf_addc (b, '[');
             for (size_t i = 0; i < v->n; i++) {
                 if (i)
-                    s_buf_ch (b, ',');
+                    strbuf_addc (b, ',');
                 s_put (b, v->items [i]);
             }
-            s_buf_ch (b, ']');
+            strbuf_addc (b, ']');
             break;
         case S_OBJECT: {
             //  Sort pointers to the keys; each key pointer finds its value by its slot.
@@ -567,16 +527,16 @@ s_put (s_buf_t *b, const canon_t *v)
             for (size_t i = 0; i < v->n; i++)
                 order [i] = &v->keys [i];
             qsort (order, v->n, sizeof *order, s_cmp_key_p);
-            s_buf_ch (b, '{');
+            strbuf_addc (b, '{');
             for (size_t i = 0; i < v->n; i++) {
                 size_t slot = (size_t) (order [i] - v->keys);
                 if (i)
-                    s_buf_ch (b, ',');
+                    strbuf_addc (b, ',');
                 s_put_string (b, v->keys [slot], strlen (v->keys [slot]));
-                s_buf_ch (b, ':');
+                strbuf_addc (b, ':');
                 s_put (b, v->items [slot]);
             }
-            s_buf_ch (b, '}');
+            strbuf_addc (b, '}');
             free (order);
             break;
         }
@@ -587,8 +547,8 @@ char *
 canon_dumps (const canon_t *self, size_t *len_p)
 {
     assert (self);
-    s_buf_t b = { NULL, 0, 0 };
-    s_buf_reserve (&b, 64);
+    strbuf_t b = { NULL, 0, 0 };
+    strbuf_reserve (&b, 64);
     s_put (&b, self);
     if (len_p)
         *len_p = b.len;

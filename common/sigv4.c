@@ -2,11 +2,12 @@
     and POST policies. See sigv4.h for the rules.
 
     Pure: no I/O, no clock, no globals. Every string this module builds is assembled in a
-    growable buffer (s_buf_t) and handed to the caller, who owns it. Invalid input (CR/LF in a
+    growable buffer (strbuf_t) and handed to the caller, who owns it. Invalid input (CR/LF in a
     header value, a header the signer owns passed in by the caller...) returns -1: the values
     may come from outside (object keys, content types), so they are never asserted on.       */
 
 #include "common/sigv4.h"
+#include "common/strbuf.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -19,81 +20,6 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-
-//  --------------------------------------------------------------------------
-//  Growable string buffer
-
-typedef struct {
-    char *data;
-    size_t len;
-    size_t cap;
-} s_buf_t;
-
-static void
-s_buf_reserve (s_buf_t *b, size_t extra)
-{
-    if (b->len + extra + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *data = realloc (b->data, cap);
-    if (!data)
-        abort ();
-    b->data = data;
-    b->cap = cap;
-}
-
-static void
-s_buf_addn (s_buf_t *b, const char *s, size_t n)
-{
-    s_buf_reserve (b, n);
-    memcpy (b->data + b->len, s, n);
-    b->len += n;
-    b->data [b->len] = 0;
-}
-
-static void
-s_buf_add (s_buf_t *b, const char *s)
-{
-    s_buf_addn (b, s, strlen (s));
-}
-
-static void
-s_buf_addc (s_buf_t *b, char c)
-{
-    s_buf_addn (b, &c, 1);
-}
-
-static void
-s_buf_addf (s_buf_t *b, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
-
-static void
-s_buf_addf (s_buf_t *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start (ap, fmt);
-    int n = vsnprintf (NULL, 0, fmt, ap);
-    va_end (ap);
-    assert (n >= 0);
-    s_buf_reserve (b, (size_t) n);
-    va_start (ap, fmt);
-    vsnprintf (b->data + b->len, (size_t) n + 1, fmt, ap);
-    va_end (ap);
-    b->len += (size_t) n;
-}
-
-//  Returns the string (never NULL, "" when empty); the buffer is reset.
-static char *
-s_buf_take (s_buf_t *b)
-{
-    if (!b->data)
-        s_buf_reserve (b, 0), b->data [0] = 0;
-    char *data = b->data;
-    b->data = NULL;
-    b->len = b->cap = 0;
-    return data;
-}
 
 //  --------------------------------------------------------------------------
 //  Primitives
@@ -170,10 +96,10 @@ s_unreserved (unsigned char c)
 }
 
 static void
-s_encode_into (s_buf_t *b, const char *src, size_t len, bool keep_slash)
+s_encode_into (strbuf_t *b, const char *src, size_t len, bool keep_slash)
 {
     static const char digits [] = "0123456789ABCDEF";
-    s_buf_reserve (b, len * 3);
+    strbuf_reserve (b, len * 3);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char) src [i];
         if (s_unreserved (c) || (keep_slash && c == '/'))
@@ -190,11 +116,11 @@ s_encode_into (s_buf_t *b, const char *src, size_t len, bool keep_slash)
 char *
 sigv4_uri_encode (const char *src, size_t len, bool keep_slash)
 {
-    s_buf_t b = { 0 };
-    s_buf_reserve (&b, 0);
+    strbuf_t b = { 0 };
+    strbuf_reserve (&b, 0);
     b.data [0] = 0;
     s_encode_into (&b, src, len, keep_slash);
-    return s_buf_take (&b);
+    return strbuf_take (&b);
 }
 
 //  --------------------------------------------------------------------------
@@ -215,7 +141,7 @@ s_pair_cmp (const void *a, const void *b)
 
 //  Appends the sorted canonical form of raw pairs (plus extra pairs) to out.
 static void
-s_canonical_query (s_buf_t *out, const sigv4_kv_t *q, size_t nq,
+s_canonical_query (strbuf_t *out, const sigv4_kv_t *q, size_t nq,
                    const sigv4_kv_t *extra, size_t nextra)
 {
     size_t n = nq + nextra;
@@ -233,10 +159,10 @@ s_canonical_query (s_buf_t *out, const sigv4_kv_t *q, size_t nq,
     qsort (pairs, n, sizeof *pairs, s_pair_cmp);
     for (size_t i = 0; i < n; i++) {
         if (i)
-            s_buf_addc (out, '&');
-        s_buf_add (out, pairs [i].name);
-        s_buf_addc (out, '=');
-        s_buf_add (out, pairs [i].value);
+            strbuf_addc (out, '&');
+        strbuf_add (out, pairs [i].name);
+        strbuf_addc (out, '=');
+        strbuf_add (out, pairs [i].value);
         free (pairs [i].name);
         free (pairs [i].value);
     }
@@ -284,7 +210,7 @@ s_header_make (s_header_t *h, const char *name, const char *value)
     }
     h->name [nlen] = 0;
 
-    s_buf_t v = { 0 };
+    strbuf_t v = { 0 };
     const char *p = value;
     while (*p == ' ' || *p == '\t')
         p++;
@@ -300,12 +226,12 @@ s_header_make (s_header_t *h, const char *name, const char *value)
             space = true;
         else {
             if (space && v.len)
-                s_buf_addc (&v, ' ');
+                strbuf_addc (&v, ' ');
             space = false;
-            s_buf_addc (&v, *p);
+            strbuf_addc (&v, *p);
         }
     }
-    h->value = s_buf_take (&v);
+    h->value = strbuf_take (&v);
     return 0;
 }
 
@@ -359,35 +285,35 @@ s_sign_core (const sigv4_creds_t *creds, const char *method, const char *path,
              char **canonical_request_p, char **string_to_sign_p, char **signed_headers_p,
              char signature [65])
 {
-    s_buf_t cr = { 0 };
-    s_buf_add (&cr, method);
-    s_buf_addc (&cr, '\n');
+    strbuf_t cr = { 0 };
+    strbuf_add (&cr, method);
+    strbuf_addc (&cr, '\n');
     s_encode_into (&cr, path, strlen (path), true);
-    s_buf_addc (&cr, '\n');
-    s_buf_add (&cr, canonical_query);
-    s_buf_addc (&cr, '\n');
-    s_buf_t sh = { 0 };
+    strbuf_addc (&cr, '\n');
+    strbuf_add (&cr, canonical_query);
+    strbuf_addc (&cr, '\n');
+    strbuf_t sh = { 0 };
     for (size_t i = 0; i < nheaders; i++) {
-        s_buf_add (&cr, headers [i].name);
-        s_buf_addc (&cr, ':');
-        s_buf_add (&cr, headers [i].value);
-        s_buf_addc (&cr, '\n');
+        strbuf_add (&cr, headers [i].name);
+        strbuf_addc (&cr, ':');
+        strbuf_add (&cr, headers [i].value);
+        strbuf_addc (&cr, '\n');
         if (i)
-            s_buf_addc (&sh, ';');
-        s_buf_add (&sh, headers [i].name);
+            strbuf_addc (&sh, ';');
+        strbuf_add (&sh, headers [i].name);
     }
-    s_buf_addc (&cr, '\n');
-    s_buf_add (&cr, sh.data ? sh.data : "");
-    s_buf_addc (&cr, '\n');
-    s_buf_add (&cr, payload_hash);
+    strbuf_addc (&cr, '\n');
+    strbuf_add (&cr, sh.data ? sh.data : "");
+    strbuf_addc (&cr, '\n');
+    strbuf_add (&cr, payload_hash);
 
     char date8 [9];
     memcpy (date8, amz_date, 8);
     date8 [8] = 0;
     char cr_hash [65];
     sigv4_sha256_hex (cr.data, cr.len, cr_hash);
-    s_buf_t sts = { 0 };
-    s_buf_addf (&sts, SIGV4_ALGORITHM "\n%s\n%s/%s/%s/aws4_request\n%s", amz_date, date8,
+    strbuf_t sts = { 0 };
+    strbuf_addf (&sts, SIGV4_ALGORITHM "\n%s\n%s/%s/%s/aws4_request\n%s", amz_date, date8,
                 creds->region, creds->service, cr_hash);
 
     uint8_t key [32], sig [32];
@@ -396,9 +322,9 @@ s_sign_core (const sigv4_creds_t *creds, const char *method, const char *path,
     OPENSSL_cleanse (key, sizeof key);
     s_hex (sig, 32, signature);
 
-    *canonical_request_p = s_buf_take (&cr);
-    *string_to_sign_p = s_buf_take (&sts);
-    *signed_headers_p = s_buf_take (&sh);
+    *canonical_request_p = strbuf_take (&cr);
+    *string_to_sign_p = strbuf_take (&sts);
+    *signed_headers_p = strbuf_take (&sh);
 }
 
 static bool
@@ -465,20 +391,20 @@ sigv4_sign (const sigv4_creds_t *creds, const sigv4_request_t *req, int64_t now,
             return -1;
         }
 
-    s_buf_t q = { 0 };
+    strbuf_t q = { 0 };
     s_canonical_query (&q, req->query, req->nquery, NULL, 0);
-    out->query = s_buf_take (&q);
+    out->query = strbuf_take (&q);
 
     s_sign_core (creds, req->method, req->path, out->query, h, n, req->payload_hash,
                  out->amz_date, &out->canonical_request, &out->string_to_sign,
                  &out->signed_headers, out->signature);
     s_headers_free (h, n);
 
-    s_buf_t auth = { 0 };
-    s_buf_addf (&auth, SIGV4_ALGORITHM " Credential=%s/%.8s/%s/%s/aws4_request,"
+    strbuf_t auth = { 0 };
+    strbuf_addf (&auth, SIGV4_ALGORITHM " Credential=%s/%.8s/%s/%s/aws4_request,"
                 "SignedHeaders=%s,Signature=%s", creds->access_key, out->amz_date,
                 creds->region, creds->service, out->signed_headers, out->signature);
-    out->authorization = s_buf_take (&auth);
+    out->authorization = strbuf_take (&auth);
     return 0;
 }
 
@@ -532,24 +458,24 @@ sigv4_presign (const sigv4_creds_t *creds, const sigv4_request_t *req, const cha
         { "X-Amz-SignedHeaders", "host" },
         { "X-Amz-Security-Token", creds->session_token }
     };
-    s_buf_t q = { 0 };
+    strbuf_t q = { 0 };
     s_canonical_query (&q, req->query, req->nquery, extra, s_has_token (creds) ? 6 : 5);
-    char *query = s_buf_take (&q);
+    char *query = strbuf_take (&q);
 
     char *cr, *sts, *sh, signature [65];
     s_sign_core (creds, req->method, req->path, query, &host, 1, SIGV4_UNSIGNED_PAYLOAD,
                  amz_date, &cr, &sts, &sh, signature);
-    s_buf_t url = { 0 };
-    s_buf_addf (&url, "%s://%s", scheme, req->host);
+    strbuf_t url = { 0 };
+    strbuf_addf (&url, "%s://%s", scheme, req->host);
     s_encode_into (&url, req->path, strlen (req->path), true);
-    s_buf_addf (&url, "?%s&X-Amz-Signature=%s", query, signature);
+    strbuf_addf (&url, "?%s&X-Amz-Signature=%s", query, signature);
     free (cr);
     free (sts);
     free (sh);
     free (query);
     free (host.name);
     free (host.value);
-    return s_buf_take (&url);
+    return strbuf_take (&url);
 }
 
 void
@@ -578,20 +504,20 @@ struct _sigv4_post_t {
 //  Appends s as a JSON string literal. Control bytes are \u-escaped; other bytes (UTF-8)
 //  pass through, as a policy is UTF-8 JSON.
 static void
-s_json_string (s_buf_t *b, const char *s)
+s_json_string (strbuf_t *b, const char *s)
 {
-    s_buf_addc (b, '"');
+    strbuf_addc (b, '"');
     for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
         if (*p == '"' || *p == '\\') {
-            s_buf_addc (b, '\\');
-            s_buf_addc (b, (char) *p);
+            strbuf_addc (b, '\\');
+            strbuf_addc (b, (char) *p);
         }
         else if (*p < 0x20)
-            s_buf_addf (b, "\\u%04x", *p);
+            strbuf_addf (b, "\\u%04x", *p);
         else
-            s_buf_addc (b, (char) *p);
+            strbuf_addc (b, (char) *p);
     }
-    s_buf_addc (b, '"');
+    strbuf_addc (b, '"');
 }
 
 static char *
@@ -640,31 +566,31 @@ sigv4_post_new (const sigv4_creds_t *creds, const sigv4_post_params_t *params, i
     if (clen < 0 || (size_t) clen >= sizeof credential)
         return NULL;
 
-    s_buf_t j = { 0 };
-    s_buf_add (&j, "{\"expiration\":");
+    strbuf_t j = { 0 };
+    strbuf_add (&j, "{\"expiration\":");
     s_json_string (&j, expiration);
-    s_buf_add (&j, ",\"conditions\":[{\"bucket\":");
+    strbuf_add (&j, ",\"conditions\":[{\"bucket\":");
     s_json_string (&j, params->bucket);
-    s_buf_add (&j, "},[\"starts-with\",\"$key\",");
+    strbuf_add (&j, "},[\"starts-with\",\"$key\",");
     s_json_string (&j, params->key_prefix);
-    s_buf_addf (&j, "],[\"content-length-range\",%lld,%lld],",
+    strbuf_addf (&j, "],[\"content-length-range\",%lld,%lld],",
                 (long long) params->min_size, (long long) params->max_size);
-    s_buf_add (&j, "{\"x-amz-algorithm\":\"" SIGV4_ALGORITHM "\"},{\"x-amz-credential\":");
+    strbuf_add (&j, "{\"x-amz-algorithm\":\"" SIGV4_ALGORITHM "\"},{\"x-amz-credential\":");
     s_json_string (&j, credential);
-    s_buf_add (&j, "},{\"x-amz-date\":");
+    strbuf_add (&j, "},{\"x-amz-date\":");
     s_json_string (&j, amz_date);
-    s_buf_addc (&j, '}');
+    strbuf_addc (&j, '}');
     if (s_has_token (creds)) {
-        s_buf_add (&j, ",{\"x-amz-security-token\":");
+        strbuf_add (&j, ",{\"x-amz-security-token\":");
         s_json_string (&j, creds->session_token);
-        s_buf_addc (&j, '}');
+        strbuf_addc (&j, '}');
     }
-    s_buf_add (&j, "]}");
+    strbuf_add (&j, "]}");
 
     sigv4_post_t *self = calloc (1, sizeof *self);
     if (!self)
         abort ();
-    self->policy_json = s_buf_take (&j);
+    self->policy_json = strbuf_take (&j);
     char *b64 = s_base64 (self->policy_json, strlen (self->policy_json));
     char date8 [9];
     memcpy (date8, amz_date, 8);
