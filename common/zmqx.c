@@ -37,6 +37,22 @@ zmqx_opts_default (void)
 }
 
 int
+zmqx_recv_ready (zsock_t *sock, zmqx_frame_t *frame, size_t max_size, const char *refused_event)
+{
+    int rc = zmqx_recv (sock, frame, max_size, ZMQ_DONTWAIT);
+    if (rc == 0)
+        return 1;
+    if (rc == RC_RETRY)
+        return 0;
+    if (rc == RC_MALFORMED) {
+        log_warn (refused_event, LS ("reason", "oversized or multi-part frame"),
+                  LI ("max_bytes", (int64_t) max_size));
+        return 0;
+    }
+    return -1;
+}
+
+int
 zmqx_endpoint_at (char *buf, size_t size, char prefix, const char *run_dir,
                   const char *node_name, const char *stage)
 {

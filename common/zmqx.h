@@ -91,6 +91,13 @@ typedef struct {
 //  On any return but 0 the frame holds nothing.
 int zmqx_recv (zsock_t *sock, zmqx_frame_t *frame, size_t max_size, int flags);
 
+//  zmqx_recv for a worker's reader handler (without waiting). Returns 1 with *frame open
+//  (release with zmqx_frame_close); 0 when there is nothing to handle: no message, or one
+//  refused as oversized or multi-part, which is logged as event refused_event; -1 when the
+//  socket failed (the handler returns -1 too).
+int zmqx_recv_ready (zsock_t *sock, zmqx_frame_t *frame, size_t max_size,
+                     const char *refused_event);
+
 //  ROUTER side: receives [routing id, payload]. The id (at most 255 bytes) is copied into
 //  id_buf (id_size >= 256) with its length in *id_len. Same returns as zmqx_recv; a message
 //  that is not exactly two frames or whose id is empty is RC_MALFORMED.

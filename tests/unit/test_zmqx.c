@@ -111,6 +111,16 @@ test_push_pull (void)
     CHECK (waited >= 90 && waited < 1000);
     CHECK_EQ_INT (zmqx_recv (pull, &frame, 1024, ZMQ_DONTWAIT), RC_RETRY);
 
+    //  the reader-handler form: 1 = a frame to handle, 0 = nothing (none, or refused)
+    CHECK_EQ_INT (zmqx_recv_ready (pull, &frame, 1024, "test_refused"), 0);
+    CHECK_EQ_INT (zmqx_send (push, big, sizeof big, sizeof big, 0), 0);
+    CHECK_EQ_INT (zmqx_send (push, "fits", 4, 1024, 0), 0);
+    zclock_sleep (50);
+    CHECK_EQ_INT (zmqx_recv_ready (pull, &frame, 1024, "test_refused"), 0);
+    CHECK_EQ_INT (zmqx_recv_ready (pull, &frame, 1024, "test_refused"), 1);
+    CHECK_EQ_MEM (zmqx_frame_data (&frame), "fits", 4);
+    zmqx_frame_close (&frame);
+
     //  zero-copy send of an sbuffer
     msgpack_sbuffer sbuf;
     msgpack_sbuffer_init (&sbuf);

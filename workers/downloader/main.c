@@ -31,15 +31,9 @@ s_on_request (worker_t *worker, zsock_t *sock, void *arg)
     (void) worker;
     app_t *app = arg;
     zmqx_frame_t frame;
-    int rc = zmqx_recv (sock, &frame, 8192, ZMQ_DONTWAIT);
-    if (rc == RC_RETRY)
-        return 0;
-    if (rc == RC_MALFORMED) {
-        log_warn ("download_request_refused", LS ("reason", "oversized or multi-part"));
-        return 0;
-    }
-    if (rc != 0)
-        return -1;
+    int rc = zmqx_recv_ready (sock, &frame, 8192, "download_request_refused");
+    if (rc <= 0)
+        return rc;
     downloader_handle (app->downloader, zmqx_frame_data (&frame), zmqx_frame_size (&frame));
     zmqx_frame_close (&frame);
     return 0;

@@ -39,15 +39,9 @@ s_on_batch (worker_t *worker, zsock_t *sock, void *arg)
 {
     app_t *app = arg;
     zmqx_frame_t frame;
-    int rc = zmqx_recv (sock, &frame, ZMQX_FRAME_MAX_DEFAULT, ZMQ_DONTWAIT);
-    if (rc == RC_RETRY)
-        return 0;
-    if (rc == RC_MALFORMED) {
-        log_warn ("batch_frame_refused", LS ("reason", "oversized or multi-part frame"));
-        return 0;
-    }
-    if (rc != 0)
-        return -1;
+    int rc = zmqx_recv_ready (sock, &frame, ZMQX_FRAME_MAX_DEFAULT, "batch_frame_refused");
+    if (rc <= 0)
+        return rc;
     const uint8_t *data = zmqx_frame_data (&frame);
     size_t size = zmqx_frame_size (&frame);
     if (s_try (app, data, size) == RC_RETRY) {

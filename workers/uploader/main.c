@@ -125,15 +125,9 @@ s_on_stored (worker_t *worker, zsock_t *sock, void *arg)
     (void) worker;
     app_t *app = arg;
     zmqx_frame_t frame;
-    int rc = zmqx_recv (sock, &frame, 4096, ZMQ_DONTWAIT);
-    if (rc == RC_RETRY)
-        return 0;
-    if (rc == RC_MALFORMED) {
-        log_warn ("zipcode_stored_frame_refused", LS ("reason", "oversized or multi-part"));
-        return 0;
-    }
-    if (rc != 0)
-        return -1;
+    int rc = zmqx_recv_ready (sock, &frame, 4096, "zipcode_stored_frame_refused");
+    if (rc <= 0)
+        return rc;
     uint8_t buf [4097];
     size_t size = zmqx_frame_size (&frame);
     buf [0] = 'S';
