@@ -22,6 +22,7 @@ proto_worker_state_name (int state)
         case PROTO_WORKER_STARTING: return "starting";
         case PROTO_WORKER_READY:    return "ready";
         case PROTO_WORKER_DRAINING: return "draining";
+        case PROTO_WORKER_DEGRADED: return "degraded";
         default:                    return "unknown";
     }
 }
@@ -58,6 +59,18 @@ proto_valid_metric_name (const char *s)
 }
 
 bool
+proto_valid_hb_reason (const char *s)
+{
+    size_t n = strlen (s);
+    if (n < 1 || n > PROTO_HEARTBEAT_REASON_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s [i] < 0x20 || s [i] > 0x7e)
+            return false;
+    return true;
+}
+
+bool
 proto_valid_label_name (const char *s)
 {
     size_t n = strlen (s);
@@ -72,10 +85,12 @@ proto_valid_label_name (const char *s)
 }
 
 static const char *const s_body_keys [] = {
-    "worker", "index", "pid", "seq", "state", "uptime_ms", "metrics"
+    "worker", "index", "pid", "seq", "state", "uptime_ms", "metrics", "reason"
 };
-enum { K_WORKER, K_INDEX, K_PID, K_SEQ, K_STATE, K_UPTIME, K_METRICS };
-#define S_BODY_REQUIRED 0x3f            //  all but metrics
+enum { K_WORKER, K_INDEX, K_PID, K_SEQ, K_STATE, K_UPTIME, K_METRICS, K_REASON };
+#define S_BODY_REQUIRED 0x3f            //  all but metrics and reason
+#define S_REASON_RULE   "printable ASCII of 1..200 bytes"
+
 
 static const char *const s_metric_keys [] = { "name", "type", "value", "help", "labels" };
 enum { M_NAME, M_TYPE, M_VALUE, M_HELP, M_LABELS };
@@ -126,8 +141,16 @@ proto_heartbeat_encode (const proto_heartbeat_t *msg, msgpack_sbuffer *out, prot
                            PROTO_HEARTBEAT_INDEX_MAX);
     if (msg->pid <= 0)
         return codec_fail (err, "field 'pid': %d is not a pid", msg->pid);
-    if (msg->state < PROTO_WORKER_STARTING || msg->state > PROTO_WORKER_DRAINING)
+    if (msg->state < PROTO_WORKER_STARTING || msg->state > PROTO_WORKER_DEGRADED)
         return codec_fail (err, "field 'state': unknown worker state %d", msg->state);
+    if (!memchr (msg->reason, '\0', sizeof msg->reason))
+        return codec_fail (err, "field 'reason': not NUL-terminated");
+    bool degraded = msg->state == PROTO_WORKER_DEGRADED;
+    if (degraded && codec_check (err, "reason", msg->reason, proto_valid_hb_reason,
+                                 S_REASON_RULE))
+        return RC_MALFORMED;
+    if (!degraded && msg->reason [0])
+        return codec_fail (err, "field 'reason': only a degraded worker has one");
     if (msg->nmetrics > PROTO_METRICS_MAX)
         return codec_fail (err, "field 'metrics': %zu samples exceed %d", msg->nmetrics,
                            PROTO_METRICS_MAX);
@@ -137,7 +160,7 @@ proto_heartbeat_encode (const proto_heartbeat_t *msg, msgpack_sbuffer *out, prot
 
     msgpack_packer pk;
     codec_packer_init (&pk, out);
-    codec_put_envelope (&pk, PROTO_HEARTBEAT, msg->nmetrics ? 7 : 6);
+    codec_put_envelope (&pk, PROTO_HEARTBEAT, 6u + (msg->nmetrics > 0) + degraded);
     codec_put_key (&pk, "worker");
     codec_put_str (&pk, msg->worker);
     codec_put_key (&pk, "index");
@@ -150,6 +173,10 @@ proto_heartbeat_encode (const proto_heartbeat_t *msg, msgpack_sbuffer *out, prot
     msgpack_pack_uint32 (&pk, (uint32_t) msg->state);
     codec_put_key (&pk, "uptime_ms");
     msgpack_pack_uint64 (&pk, msg->uptime_ms);
+    if (degraded) {
+        codec_put_key (&pk, "reason");
+        codec_put_str (&pk, msg->reason);
+    }
     if (msg->nmetrics) {
         codec_put_key (&pk, "metrics");
         msgpack_pack_array (&pk, msg->nmetrics);
@@ -250,7 +277,7 @@ static int
 s_decode (mpr_t *r, proto_heartbeat_t *out)
 {
     mpr_map_t map;
-    if (mpr_map_begin (&map, r, "body", s_body_keys, 7) != 0)
+    if (mpr_map_begin (&map, r, "body", s_body_keys, 8) != 0)
         return RC_MALFORMED;
     int key, rc;
     while ((rc = mpr_map_next (&map, &key)) == 1) {
@@ -276,12 +303,17 @@ s_decode (mpr_t *r, proto_heartbeat_t *out)
                     return RC_MALFORMED;
                 break;
             case K_STATE:
-                if (codec_uint (r, "state", PROTO_WORKER_STARTING, PROTO_WORKER_DRAINING, &u))
+                if (codec_uint (r, "state", PROTO_WORKER_STARTING, PROTO_WORKER_DEGRADED, &u))
                     return RC_MALFORMED;
                 out->state = (int) u;
                 break;
             case K_UPTIME:
                 if (codec_uint (r, "uptime_ms", 0, UINT64_MAX, &out->uptime_ms))
+                    return RC_MALFORMED;
+                break;
+            case K_REASON:
+                if (codec_checked (r, "reason", out->reason, PROTO_HEARTBEAT_REASON_MAX,
+                                   proto_valid_hb_reason, S_REASON_RULE))
                     return RC_MALFORMED;
                 break;
             default: {
@@ -308,7 +340,14 @@ s_decode (mpr_t *r, proto_heartbeat_t *out)
     }
     if (rc != 0)
         return RC_MALFORMED;
-    return mpr_map_require (&map, S_BODY_REQUIRED);
+    if (mpr_map_require (&map, S_BODY_REQUIRED) != 0)
+        return RC_MALFORMED;
+    //  The pairing rule, checked once every key has been seen (keys come in any order).
+    if (out->state == PROTO_WORKER_DEGRADED && !out->reason [0])
+        return mpr_fail (r, "field 'reason': required when state is degraded");
+    if (out->state != PROTO_WORKER_DEGRADED && out->reason [0])
+        return mpr_fail (r, "field 'reason': only a degraded worker has one");
+    return 0;
 }
 
 int
@@ -350,7 +389,7 @@ proto_heartbeat_equal (const proto_heartbeat_t *a, const proto_heartbeat_t *b)
 {
     if (strcmp (a->worker, b->worker) || a->index != b->index || a->pid != b->pid
     ||  a->seq != b->seq || a->state != b->state || a->uptime_ms != b->uptime_ms
-    ||  a->nmetrics != b->nmetrics)
+    ||  strcmp (a->reason, b->reason) || a->nmetrics != b->nmetrics)
         return false;
     for (size_t i = 0; i < a->nmetrics; i++) {
         const proto_metric_t *x = &a->metrics [i], *y = &b->metrics [i];

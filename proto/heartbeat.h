@@ -10,7 +10,17 @@
         seq        uint  64-bit, increments per beat    required
         state      uint  proto_worker_state_t           required
         uptime_ms  uint  64-bit                         required
+        reason     str   printable ASCII, 1..200 bytes  required when state is degraded,
+                                                        absent otherwise
         metrics    array of <= 256 metric maps          optional (absent = none)
+
+    DEGRADED is READY with a dependency outage (the coordinator, S3, PostgreSQL): the worker
+    is alive and heartbeating, so the supervisor never restarts it for that, but the node is
+    not ready (/readyz 503 with the reason) until the worker reports READY again. `reason`
+    says which dependency and why ("s3: connect refused"); printable ASCII so the supervisor
+    can put it in JSON and text tables with no more than quote/backslash escaping.
+    Compatibility: a decoder of this version reads heartbeats of the previous one (no
+    `reason`, states 1..3); unknown keys are skipped, so a later field does not break it.
 
     metric map:
         name       str   Prometheus name [a-zA-Z_:][a-zA-Z0-9_:]{0,127}   required
@@ -29,7 +39,8 @@
 typedef enum {
     PROTO_WORKER_STARTING = 1,
     PROTO_WORKER_READY    = 2,
-    PROTO_WORKER_DRAINING = 3
+    PROTO_WORKER_DRAINING = 3,
+    PROTO_WORKER_DEGRADED = 4       //  ready, but a dependency is down (see reason)
 } proto_worker_state_t;
 
 typedef enum {
@@ -45,6 +56,7 @@ typedef enum {
 #define PROTO_LABELS_MAX            8
 #define PROTO_LABEL_NAME_MAX        64
 #define PROTO_LABEL_VALUE_MAX       128
+#define PROTO_HEARTBEAT_REASON_MAX  200
 
 typedef struct {
     const char *name;
@@ -67,15 +79,19 @@ typedef struct {
     uint64_t seq;
     int state;                              //  proto_worker_state_t
     uint64_t uptime_ms;
+    char reason [PROTO_HEARTBEAT_REASON_MAX + 1];   //  "" unless state is DEGRADED
     size_t nmetrics;
     proto_metric_t *metrics;                //  nmetrics entries (NULL when 0)
     void *mem_;                             //  what decode allocated; freed by _free
 } proto_heartbeat_t;
 
-//  "starting", "ready", "draining", or "unknown".
+//  "starting", "ready", "draining", "degraded", or "unknown".
 const char *proto_worker_state_name (int state);
 //  "counter", "gauge", or "unknown".
 const char *proto_metric_type_name (int type);
+
+//  A degraded reason: 1..PROTO_HEARTBEAT_REASON_MAX bytes of printable ASCII (0x20..0x7e).
+bool proto_valid_hb_reason (const char *s);
 
 //  Prometheus name rules, for encoders and decoders alike.
 bool proto_valid_metric_name (const char *s);

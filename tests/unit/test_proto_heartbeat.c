@@ -153,7 +153,7 @@ test_encode_refuses (void)
     REFUSE (hb.index = PROTO_HEARTBEAT_INDEX_MAX + 1, "field 'index'");
     REFUSE (hb.pid = 0, "field 'pid'");
     REFUSE (hb.state = 0, "field 'state'");
-    REFUSE (hb.state = 4, "field 'state'");
+    REFUSE (hb.state = 5, "field 'state'");
     REFUSE (hb.nmetrics = PROTO_METRICS_MAX + 1, "field 'metrics'");
     REFUSE (s_metrics [1].name = "1abc", "metrics[1]: field 'name'");
     REFUSE (s_metrics [1].name = "a-b", "metrics[1]: field 'name'");
@@ -329,8 +329,8 @@ test_decode_rejects (void)
         { "pid", 1, NULL, (uint64_t) INT32_MAX + 1, "field 'pid'" },
         { "pid", 2, NULL, 0, "field 'pid': expected uint, got negative int" },
         { "seq", 3, NULL, 0, "field 'seq': expected int, got float" },
-        { "state", 1, NULL, 0, "field 'state': 0 outside 1..3" },
-        { "state", 1, NULL, 4, "field 'state': 4 outside 1..3" },
+        { "state", 1, NULL, 0, "field 'state': 0 outside 1..4" },
+        { "state", 1, NULL, 5, "field 'state': 5 outside 1..4" },
         { "uptime_ms", 4, NULL, 0, "field 'uptime_ms': expected int, got bool" },
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases [0]; c++) {
@@ -385,9 +385,9 @@ test_decode_rejects (void)
     EXPECT_PREFIXES_REJECTED (proto_heartbeat_t, proto_heartbeat_decode, proto_heartbeat_free,
                               bytes, sb.size, 12);
     static const char *keys [] = { "worker", "index", "pid", "seq", "state", "uptime_ms",
-                                   "metrics" };
+                                   "metrics", "reason" };
     EXPECT_NASTY_REJECTED (proto_heartbeat_t, proto_heartbeat_decode, proto_heartbeat_free,
-                           PROTO_HEARTBEAT, keys, 7u);
+                           PROTO_HEARTBEAT, keys, 8u);
     EXPECT_MUTATIONS_SAFE (proto_heartbeat_t, proto_heartbeat_decode, proto_heartbeat_encode,
                            proto_heartbeat_equal, proto_heartbeat_free, bytes, sb.size);
     msgpack_sbuffer_destroy (&sb);
