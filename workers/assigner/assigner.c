@@ -6,7 +6,7 @@
     task sent to it (seq lower) is stale and ignored, so a busy scraper is never sent a second
     task; a credit with a higher seq means this assigner restarted and forgot, and is taken.  */
 #include "workers/assigner/assigner.h"
-#include "workers/assigner/assign_doc.h"
+#include "common/assign_doc.h"
 
 #include "common/backoff.h"
 #include "common/clock.h"

@@ -5,7 +5,7 @@
     state that a restart would need: the pump re-reads what is requested and not announced,
     in validation order, every time it runs.                                                 */
 #include "workers/downloader/downloader.h"
-#include "workers/assigner/assign_doc.h"
+#include "common/assign_doc.h"
 
 #include "common/backoff.h"
 #include "common/canon.h"

@@ -1,5 +1,5 @@
 /*  assign_doc: parse and check the coordinator's assignment (assign_doc.h).                  */
-#include "workers/assigner/assign_doc.h"
+#include "common/assign_doc.h"
 
 #include "common/epoch.h"
 #include "common/json.h"
@@ -17,7 +17,7 @@ static int
 s_iso_utc (const char *s, int64_t *out)
 {
     int y, mo, d, h, mi, sec, n = 0;
-    if (strlen (s) >= ASSIGN_TIME_LEN
+    if (strlen (s) >= ASSIGN_DOC_TIME_LEN
     ||  sscanf (s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19)
         return -1;
     const char *p = s + 19;
@@ -49,7 +49,7 @@ s_copy_time (const json_t *doc, const char *key, char *out, int64_t *unix_s, jso
         jsonx_fail (err, "field '%s': expected an ISO 8601 UTC time", key);
         return;
     }
-    snprintf (out, ASSIGN_TIME_LEN, "%s", v);
+    snprintf (out, ASSIGN_DOC_TIME_LEN, "%s", v);
     if (unix_s)
         *unix_s = t;
 }
@@ -93,8 +93,8 @@ assign_doc_parse (const char *body, size_t len, assign_doc_t *out, char *errbuf,
     if (!err.failed && !(s_start < s_end && s_end <= out->deadline_s))
         jsonx_fail (&err, "epoch times out of order");
     const json_t *zips = jsonx_arr (doc, "zipcodes", &err);
-    if (!err.failed && json_array_size (zips) > ASSIGN_ZIPCODES_MAX)
-        jsonx_fail (&err, "field 'zipcodes': more than %d", ASSIGN_ZIPCODES_MAX);
+    if (!err.failed && json_array_size (zips) > ASSIGN_DOC_ZIPCODES_MAX)
+        jsonx_fail (&err, "field 'zipcodes': more than %d", ASSIGN_DOC_ZIPCODES_MAX);
     if (!err.failed && json_array_size (zips) > 0) {
         out->zips = calloc (json_array_size (zips), sizeof *out->zips);
         assert (out->zips);
@@ -102,7 +102,7 @@ assign_doc_parse (const char *body, size_t len, assign_doc_t *out, char *errbuf,
         json_t *z;
         json_array_foreach (zips, i, z) {
             const char *zip = jsonx_str (z, "zipcode", &err);
-            int64_t expected = jsonx_int_in (z, "expectedListings", 0, ASSIGN_EXPECTED_MAX, &err);
+            int64_t expected = jsonx_int_in (z, "expectedListings", 0, ASSIGN_DOC_EXPECTED_MAX, &err);
             if (err.failed)
                 break;
             bool ok = strlen (zip) == 5;

@@ -1,7 +1,7 @@
 /*  assign_doc: the coordinator's assignment document. A document as the coordinator serves
     it parses; each field that is missing, of the wrong type or out of bounds is refused with
     the field named; duplicates, bad zipcodes, bad times and oversized input are refused.    */
-#include "workers/assigner/assign_doc.h"
+#include "common/assign_doc.h"
 #include "common/rc.h"
 #include "tests/testutil.h"
 
