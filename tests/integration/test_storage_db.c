@@ -34,9 +34,9 @@ s_metric (metrics_t *m, const char *line)
 }
 
 static int
-s_handle (storage_t *st, msgpack_sbuffer *sb, storage_result_t *r)
+s_handle (storage_t *st, db_t *db, msgpack_sbuffer *sb, storage_result_t *r)
 {
-    int rc = storage_handle (st, (const uint8_t *) sb->data, sb->size, r);
+    int rc = storage_handle (st, db, (const uint8_t *) sb->data, sb->size, r);
     msgpack_sbuffer_destroy (sb);
     return rc;
 }
@@ -64,9 +64,9 @@ main (void)
     zsock_t *push = zmqx_new (ZMQ_PUSH, ">inproc://stored", NULL);
     CHECK (pull && push);
     db_t *db = tdb_connect (&t, "zipmine-storage");
-    storage_t *st = storage_new (&db, metrics, push);
-    CHECK (st && !db);
-    CHECK_EQ_INT (storage_prepare (st), 0);
+    storage_t *st = storage_new (metrics, push);
+    CHECK (st);
+    CHECK_EQ_INT (storage_prepare (db), 0);
     const char *zips [] = { "77494", "10001", "60601" };
     tdb_seed (check, EPOCH, zips, 3, 3600);
 
@@ -87,7 +87,7 @@ main (void)
     msgpack_sbuffer again;
     msgpack_sbuffer_init (&again);
     msgpack_sbuffer_write (&again, sb.data, sb.size);
-    CHECK_EQ_INT (s_handle (st, &sb, &r), 0);
+    CHECK_EQ_INT (s_handle (st, db, &sb, &r), 0);
     CHECK_EQ_INT (r.outcome, STORAGE_STORED);
     CHECK_EQ_INT (r.received, 9);
     CHECK_EQ_INT (r.rejected, 5);
@@ -106,7 +106,7 @@ main (void)
                            0, NULL), 3);
 
     //  the same batch again: nothing twice
-    CHECK_EQ_INT (s_handle (st, &again, &r), 0);
+    CHECK_EQ_INT (s_handle (st, db, &again, &r), 0);
     CHECK_EQ_INT (r.outcome, STORAGE_DUPLICATE);
     CHECK_EQ_INT (r.stored, 0);
     CHECK_EQ_INT (s_rows (check, "77494"), 3);
@@ -116,7 +116,7 @@ main (void)
     //  final batch seq 2 before seq 1: stored, not complete, no announcement
     const char *seq2 [] = { t_listing (l [5], sizeof l [5], 9, "77494") };
     t_batch (&sb, EPOCH, "77494", 7, 2, true, seq2, 1);
-    CHECK_EQ_INT (s_handle (st, &sb, &r), 0);
+    CHECK_EQ_INT (s_handle (st, db, &sb, &r), 0);
     CHECK_EQ_INT (r.outcome, STORAGE_STORED);
     CHECK (!r.complete);
     proto_zipcode_stored_t msg;
@@ -125,7 +125,7 @@ main (void)
     //  seq 1 (empty, with a listing already stored) completes it
     const char *seq1 [] = { l [1] };
     t_batch (&sb, EPOCH, "77494", 7, 1, false, seq1, 1);
-    CHECK_EQ_INT (s_handle (st, &sb, &r), 0);
+    CHECK_EQ_INT (s_handle (st, db, &sb, &r), 0);
     CHECK (r.complete);
     CHECK_EQ_INT (r.count, 4);
     CHECK_EQ_INT (r.duplicates, 1);
@@ -157,29 +157,29 @@ main (void)
     //  a batch for the stored task: closed, nothing stored
     const char *late [] = { t_listing (l [0], sizeof l [0], 77, "77494") };
     t_batch (&sb, EPOCH, "77494", 7, 3, true, late, 1);
-    CHECK_EQ_INT (s_handle (st, &sb, &r), 0);
+    CHECK_EQ_INT (s_handle (st, db, &sb, &r), 0);
     CHECK_EQ_INT (r.outcome, STORAGE_CLOSED);
     CHECK_EQ_INT (s_rows (check, "77494"), 4);
     //  superseded lease (the task holds lease 7)
     const char *other [] = { t_listing (l [0], sizeof l [0], 100, "10001") };
     t_batch (&sb, EPOCH, "10001", 8, 0, true, other, 1);
-    CHECK_EQ_INT (s_handle (st, &sb, &r), 0);
+    CHECK_EQ_INT (s_handle (st, db, &sb, &r), 0);
     CHECK_EQ_INT (r.outcome, STORAGE_STALE_LEASE);
     CHECK_EQ_INT (s_rows (check, "10001"), 0);
     //  an expired lease: the assigner put the task back to pending without a lease
     CHECK_EQ_INT (db_exec (check, "UPDATE miner_tasks SET status = 'pending', lease_id = NULL, "
                                   "lease_deadline = NULL WHERE zipcode = '10001'", 0, NULL, NULL), 0);
     t_batch (&sb, EPOCH, "10001", 7, 0, true, other, 1);
-    CHECK_EQ_INT (s_handle (st, &sb, &r), 0);
+    CHECK_EQ_INT (s_handle (st, db, &sb, &r), 0);
     CHECK_EQ_INT (r.outcome, STORAGE_STALE_LEASE);
     CHECK_EQ_INT (s_rows (check, "10001"), 0);
     //  a task this node does not have
     const char *nowhere [] = { t_listing (l [0], sizeof l [0], 100, "99999") };
     t_batch (&sb, EPOCH, "99999", 7, 0, true, nowhere, 1);
-    CHECK_EQ_INT (s_handle (st, &sb, &r), 0);
+    CHECK_EQ_INT (s_handle (st, db, &sb, &r), 0);
     CHECK_EQ_INT (r.outcome, STORAGE_UNKNOWN_TASK);
     //  bytes that are no batch at all
-    CHECK_EQ_INT (storage_handle (st, (const uint8_t *) "\xdd\xff\xff\xff\xff", 5, &r), 0);
+    CHECK_EQ_INT (storage_handle (st, db, (const uint8_t *) "\xdd\xff\xff\xff\xff", 5, &r), 0);
     CHECK_EQ_INT (r.outcome, STORAGE_MALFORMED);
     CHECK (s_metric (metrics, "zipmine_storage_batches_total{outcome=\"malformed\"} 1"));
     CHECK (s_metric (metrics, "zipmine_storage_batches_total{outcome=\"stale_lease\"} 2"));
@@ -196,7 +196,7 @@ main (void)
     for (int i = 0; i < 8; i++)
         junk [i] = t_listing (jl [i], sizeof jl [i], 300 + i, "10001");    //  wrong zipcode
     t_batch (&sb, EPOCH, "60601", 7, 5, false, junk, 8);
-    CHECK_EQ_INT (s_handle (st, &sb, &r), 0);
+    CHECK_EQ_INT (s_handle (st, db, &sb, &r), 0);
     log_set_fd (1);
     CHECK_EQ_INT (r.rejected, 8);
     CHECK_EQ_INT (r.stored, 0);
@@ -216,7 +216,7 @@ main (void)
 
     //  an empty final batch completes a zipcode with 0 listings
     t_batch (&sb, EPOCH, "60601", 7, 0, true, NULL, 0);
-    CHECK_EQ_INT (s_handle (st, &sb, &r), 0);
+    CHECK_EQ_INT (s_handle (st, db, &sb, &r), 0);
     CHECK (r.complete);
     CHECK_EQ_INT (r.count, 0);
     CHECK (s_recv_stored (pull, &msg, 2000));
@@ -227,24 +227,26 @@ main (void)
                                   "listing_count, bytes, state, uploaded_at) VALUES ($1, '60601', 'k', "
                                   "repeat('0', 64), 0, 1, 'uploaded', now())", DB_P (EPOCH), NULL), 0);
     int n = -1;
-    CHECK_EQ_INT (storage_reannounce (st, &n), 0);
+    CHECK_EQ_INT (storage_reannounce (st, db, &n), 0);
     CHECK_EQ_INT (n, 1);
     CHECK (s_recv_stored (pull, &msg, 2000));
     CHECK_EQ_STR (msg.zipcode, "77494");
     CHECK_EQ_INT (msg.count, 4);
     CHECK_EQ_MEM (digest, msg.sha256, 32);
     storage_destroy (&st);
+    db_destroy (&db);
 
     //  database unreachable: RC_RETRY, nothing stored, the caller keeps the batch
     char err [128];
     db_t *dead = db_new ("host=127.0.0.1 port=1 dbname=none", "zipmine-storage", 1, 1000,
                          err, sizeof err);
     CHECK (dead);
-    st = storage_new (&dead, metrics, push);
+    st = storage_new (metrics, push);
     const char *one [] = { t_listing (l [0], sizeof l [0], 500, "10001") };
     t_batch (&sb, EPOCH, "10001", 7, 0, true, one, 1);
-    CHECK_EQ_INT (s_handle (st, &sb, &r), RC_RETRY);
+    CHECK_EQ_INT (s_handle (st, dead, &sb, &r), RC_RETRY);
     storage_destroy (&st);
+    db_destroy (&dead);
     CHECK_EQ_INT (s_rows (check, "10001"), 0);
 
     zsock_destroy (&push);

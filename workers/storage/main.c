@@ -1,95 +1,125 @@
 /*  storage: the worker. PULL listing batches (binds storage.endpoint, by default
     <run.dir>/<node.name>/storage.ipc), PUSH zipcode_stored to the uploader (connects
-    uploader.endpoint, by default uploader.ipc). Ready once the database answers
-    and the migrations are applied; then re-announces stored zipcodes not yet uploaded.
+    uploader.endpoint, by default uploader.ipc).
 
-    A batch that meets a database outage is kept (one, in memory) and intake pauses (the
-    scrapers' PUSH sockets queue) until the tick stores it: nothing is dropped while the
-    database is away. Drain: stop intake, try the kept batch once more, exit.                */
+    The loop thread decodes and validates each batch (storage_intake) and hands it to the
+    database thread (writer.h), which owns the PostgreSQL connection; results come back on
+    an eventfd and are counted, logged and announced here (storage_account). So a slow COPY
+    or a lock wait never stops heartbeats. At most STORAGE_INFLIGHT batches are in flight;
+    while that many are, the PULL socket is not read and the scrapers' PUSH sockets queue
+    (ZeroMQ high-water marks), so memory stays bounded and a database outage loses nothing:
+    the writer retries the batch in hand until the database is back.
+
+    Ready once the writer has applied the migrations; it then re-announces stored zipcodes
+    not yet uploaded. Drain: stop intake, let the writer finish every batch in flight (one
+    that meets an unreachable database is tried once more and given up: its lease expires
+    and the zipcode is scraped again), then exit 0.                                         */
 #include "common/db.h"
 #include "common/log.h"
 #include "common/rc.h"
 #include "common/worker.h"
 #include "common/zmqx.h"
 #include "workers/storage/storage.h"
+#include "workers/storage/writer.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+
+//  Decoded batches between the loop and the database: one being stored, one validated and
+//  waiting, one more of slack. Each is at most PROTO_BATCH_BYTES_MAX of listing text.
+#define STORAGE_INFLIGHT 3
+//  At exit, how long to wait for a writer still inside a statement.
+#define STORAGE_WRITER_WAIT_MS 1000
 
 typedef struct {
     worker_t *worker;
     storage_t *storage;
+    writer_t *writer;
     zsock_t *pull;
     zsock_t *push;
-    bool prepared;
     bool intake;                //  pull is registered as a reader
-    uint8_t *pending;           //  a batch that met a database outage
-    size_t pending_size;
+    metrics_series_t *inflight; //  gauge
 } app_t;
-
-static int
-s_try (app_t *app, const uint8_t *data, size_t size)
-{
-    storage_result_t result;
-    return storage_handle (app->storage, data, size, &result);
-}
 
 static int
 s_on_batch (worker_t *worker, zsock_t *sock, void *arg)
 {
     app_t *app = arg;
+    (void) worker;
     zmqx_frame_t frame;
     int rc = zmqx_recv_ready (sock, &frame, ZMQX_FRAME_MAX_DEFAULT, "batch_frame_refused");
     if (rc <= 0)
         return rc;
-    const uint8_t *data = zmqx_frame_data (&frame);
-    size_t size = zmqx_frame_size (&frame);
-    if (s_try (app, data, size) == RC_RETRY) {
-        app->pending = malloc (size ? size : 1);
-        if (!app->pending)
-            abort ();
-        memcpy (app->pending, data, size);
-        app->pending_size = size;
-        worker_remove_reader (worker, app->pull);
-        app->intake = false;
-    }
+    storage_result_t result;
+    storage_batch_t *batch = storage_intake (app->storage, zmqx_frame_data (&frame),
+                                             zmqx_frame_size (&frame), &result);
     zmqx_frame_close (&frame);
+    if (batch) {
+        //  the reader is only registered while the writer has room
+        int submitted = writer_submit (app->writer, &batch);
+        assert (submitted == 0);
+        (void) submitted;
+        metrics_set (app->inflight, (double) writer_inflight (app->writer));
+        if (writer_full (app->writer)) {
+            worker_remove_reader (app->worker, app->pull);
+            app->intake = false;
+        }
+    }
     return 0;
 }
 
+static void
+s_start_intake (app_t *app)
+{
+    if (!app->intake && worker_state (app->worker) != WORKER_DRAINING
+    &&  !writer_full (app->writer)
+    &&  worker_add_reader (app->worker, app->pull, s_on_batch, app) == 0)
+        app->intake = true;
+}
+
 static int
-s_tick (worker_t *worker, void *arg)
+s_on_writer (worker_t *worker, int fd, void *arg)
 {
     app_t *app = arg;
-    if (!app->prepared) {
-        int rc = storage_prepare (app->storage);
-        if (rc == RC_RETRY)
-            return 0;
-        if (rc != 0) {
-            log_error ("storage_migration_failed", LS ("reason", "see db_migrate"));
-            worker_exit (worker, EXIT_CONFIG);
-            return 0;
+    (void) fd;
+    writer_event_t ev;
+    while (writer_next (app->writer, &ev)) {
+        if (ev.kind == WRITER_PREPARED) {
+            if (ev.rc != 0) {
+                log_error ("storage_migration_failed", LS ("reason", ev.reason));
+                worker_exit (worker, EXIT_CONFIG);
+                continue;
+            }
+            if (ev.nstored_rc == 0) {
+                for (size_t i = 0; i < ev.nstored; i++)
+                    storage_announce (app->storage, &ev.stored [i]);
+                log_info ("zipcodes_reannounced", LI ("count", (int64_t) ev.nstored));
+            }
+            else
+                log_warn ("zipcodes_reannounce_failed", LI ("rc", ev.nstored_rc));
+            free (ev.stored);
+            s_start_intake (app);
+            worker_ready (worker);
+            continue;
         }
-        app->prepared = true;
-        storage_reannounce (app->storage, NULL);
-        if (worker_add_reader (worker, app->pull, s_on_batch, app) != 0)
-            return -1;
-        app->intake = true;
-        worker_ready (worker);
+        storage_account (app->storage, ev.batch, ev.rc, &ev.result);
+        if (ev.rc == RC_RETRY)
+            log_warn ("storage_drain_batch_kept_unstored",
+                      LS ("epoch", storage_batch_epoch (ev.batch)),
+                      LS ("zipcode", storage_batch_zipcode (ev.batch)),
+                      LI ("seq", storage_batch_seq (ev.batch)),
+                      LS ("reason", "database unreachable; the lease will expire and be "
+                                    "re-scraped"));
+        storage_batch_destroy (&ev.batch);
     }
-    if (app->pending) {
-        if (s_try (app, app->pending, app->pending_size) == RC_RETRY)
-            return 0;
-        free (app->pending);
-        app->pending = NULL;
-        if (worker_state (worker) == WORKER_DRAINING) {
+    metrics_set (app->inflight, (double) writer_inflight (app->writer));
+    if (worker_state (worker) == WORKER_DRAINING) {
+        if (writer_inflight (app->writer) == 0)
             worker_drained (worker);
-            return 0;
-        }
-        if (worker_add_reader (worker, app->pull, s_on_batch, app) != 0)
-            return -1;
-        app->intake = true;
     }
+    else
+        s_start_intake (app);
     return 0;
 }
 
@@ -100,12 +130,11 @@ s_drain (worker_t *worker, void *arg)
     if (app->intake)
         worker_remove_reader (worker, app->pull);
     app->intake = false;
-    if (app->pending && s_try (app, app->pending, app->pending_size) == RC_RETRY)
-        log_warn ("storage_drain_batch_kept_unstored",
-                  LS ("reason", "database unreachable; the lease will expire and be re-scraped"));
-    free (app->pending);
-    app->pending = NULL;
-    worker_drained (worker);
+    writer_drain (app->writer);
+    if (writer_inflight (app->writer) == 0)
+        worker_drained (worker);
+    else
+        log_info ("storage_draining", LI ("inflight", (int64_t) writer_inflight (app->writer)));
 }
 
 int
@@ -117,9 +146,16 @@ main (int argc, char **argv)
     const zm_config_t *cfg = worker_config (worker);
     app_t app = { .worker = worker };
     int rc = EXIT_TRANSIENT;
-    char err [512], pull_ep [ZMQX_ENDPOINT_MAX + 1], push_ep [ZMQX_ENDPOINT_MAX + 1];
+    char err [512], pull_ep [ZMQX_ENDPOINT_MAX + 2], push_ep [ZMQX_ENDPOINT_MAX + 2];
     if (!*cfg->db_dsn) {
         log_error ("config_invalid", LS ("key", "db.dsn"), LS ("reason", "db.dsn is required"));
+        rc = EXIT_CONFIG;
+        goto out;
+    }
+    if (zmqx_endpoint_at (pull_ep, sizeof pull_ep, '@', cfg->run_dir, cfg->node_name,
+                          cfg->storage_endpoint) != 0
+    ||  zmqx_endpoint_at (push_ep, sizeof push_ep, '>', cfg->run_dir, cfg->node_name,
+                          cfg->uploader_endpoint) != 0) {
         rc = EXIT_CONFIG;
         goto out;
     }
@@ -130,17 +166,6 @@ main (int argc, char **argv)
         rc = EXIT_CONFIG;
         goto out;
     }
-    pull_ep [0] = '@';
-    push_ep [0] = '>';
-    if (zmqx_endpoint (pull_ep + 1, sizeof pull_ep - 1, cfg->run_dir, cfg->node_name,
-                       cfg->storage_endpoint, err, sizeof err) != 0
-    ||  zmqx_endpoint (push_ep + 1, sizeof push_ep - 1, cfg->run_dir, cfg->node_name,
-                       cfg->uploader_endpoint, err, sizeof err) != 0) {
-        db_destroy (&db);
-        log_error ("config_invalid", LS ("key", "storage.endpoint"), LS ("reason", err));
-        rc = EXIT_CONFIG;
-        goto out;
-    }
     zmqx_opts_t opts = zmqx_opts_default ();
     app.pull = zmqx_new (ZMQ_PULL, pull_ep, &opts);
     app.push = zmqx_new (ZMQ_PUSH, push_ep, &opts);
@@ -148,13 +173,23 @@ main (int argc, char **argv)
         db_destroy (&db);
         goto out;
     }
-    app.storage = storage_new (&db, worker_metrics (worker), app.push);
+    metrics_t *metrics = worker_metrics (worker);
+    app.storage = storage_new (metrics, app.push);
+    app.inflight = metrics_series (metrics_gauge (metrics, "zipmine_storage_inflight_batches",
+                                                  "Batches handed to the database thread and "
+                                                  "not yet done", NULL));
+    //  the writer thread inherits the signal mask worker_new set: signals stay with the loop
+    app.writer = writer_new (&db, STORAGE_INFLIGHT);
+    if (!app.writer) {
+        db_destroy (&db);
+        goto out;
+    }
+    if (worker_add_fd (worker, writer_fd (app.writer), s_on_writer, &app) != 0)
+        goto out;
     worker_set_drain (worker, s_drain, &app);
-    worker_set_tick (worker, 250, s_tick, &app);
-    s_tick (worker, &app);
     rc = worker_run (worker);
 out:
-    free (app.pending);
+    writer_destroy (&app.writer, STORAGE_WRITER_WAIT_MS);
     storage_destroy (&app.storage);
     zsock_destroy (&app.pull);
     zsock_destroy (&app.push);

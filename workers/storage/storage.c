@@ -4,7 +4,10 @@
       - everything a batch writes (listings, its miner_batches row, the task's 'stored' mark)
         is in one transaction: committed whole or not at all;
       - a zipcode_stored announcement is sent only after the commit that made it true;
-      - nothing from the wire reaches SQL text: values are parameters or COPY rows.           */
+      - nothing from the wire reaches SQL text: values are parameters or COPY rows;
+      - storage_store and storage_stored_list touch only their db_t and their arguments, so
+        they run on the database thread (writer.c); the storage_t (metrics registry, announce
+        socket) is only ever used by the loop thread.                                       */
 #include "workers/storage/storage.h"
 #include "common/clock.h"
 #include "common/listing.h"
@@ -28,15 +31,21 @@ static const char *s_outcome_names [STORAGE_OUTCOMES] = {
 };
 
 struct _storage_t {
-    db_t *db;
     zsock_t *announce;              //  borrowed
     metrics_family_t *batches;      //  {outcome}
     metrics_family_t *listings;     //  {result}: stored, duplicate
     metrics_family_t *rejected;     //  {reason}
     metrics_family_t *completed;
     metrics_family_t *announced;    //  {result}: sent, dropped
-    char *ids;                      //  per batch: the good listings' keys
-    size_t ids_cap;
+};
+
+//  A decoded batch and its good listings, ready for the transaction.
+struct _storage_batch_t {
+    proto_listing_batch_t batch;    //  decoded (owns the listing texts)
+    const char **texts;             //  ngood pointers into batch's texts
+    char (*ids) [LISTING_ID_MAX + 1];   //  ngood listing keys
+    int ngood;
+    int rejected;
 };
 
 const char *
@@ -48,14 +57,12 @@ storage_outcome_name (storage_outcome_t outcome)
 }
 
 storage_t *
-storage_new (db_t **db_p, metrics_t *metrics, zsock_t *announce)
+storage_new (metrics_t *metrics, zsock_t *announce)
 {
-    assert (db_p && *db_p && metrics);
+    assert (metrics);
     storage_t *self = calloc (1, sizeof *self);
     if (!self)
         abort ();
-    self->db = *db_p;
-    *db_p = NULL;
     self->announce = announce;
     self->batches = metrics_counter (metrics, "zipmine_storage_batches_total",
                                      "Listing batches handled, by outcome", "outcome");
@@ -80,26 +87,118 @@ storage_destroy (storage_t **self_p)
     storage_t *self = *self_p;
     if (!self)
         return;
-    db_destroy (&self->db);
-    free (self->ids);
     free (self);
     *self_p = NULL;
 }
 
 int
-storage_prepare (storage_t *self)
+storage_prepare (db_t *db)
 {
-    return db_migrate (self->db);
+    return db_migrate (db);
 }
+
+const char *
+storage_batch_epoch (const storage_batch_t *self)
+{
+    return self->batch.epoch;
+}
+
+const char *
+storage_batch_zipcode (const storage_batch_t *self)
+{
+    return self->batch.zipcode;
+}
+
+uint32_t
+storage_batch_seq (const storage_batch_t *self)
+{
+    return self->batch.seq;
+}
+
+size_t
+storage_batch_listings (const storage_batch_t *self)
+{
+    return self->batch.nlistings;
+}
+
+void
+storage_batch_destroy (storage_batch_t **self_p)
+{
+    assert (self_p);
+    storage_batch_t *self = *self_p;
+    if (!self)
+        return;
+    proto_listing_batch_free (&self->batch);
+    free (self->texts);
+    free (self->ids);
+    free (self);
+    *self_p = NULL;
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Step 1: intake (loop thread)
+
+storage_batch_t *
+storage_intake (storage_t *self, const uint8_t *data, size_t size, storage_result_t *result)
+{
+    assert (self && result);
+    memset (result, 0, sizeof *result);
+    storage_batch_t *sb = calloc (1, sizeof *sb);
+    if (!sb)
+        abort ();
+    proto_err_t err;
+    if (proto_listing_batch_decode (data, size, &sb->batch, &err) != 0) {
+        free (sb);
+        result->outcome = STORAGE_MALFORMED;
+        snprintf (result->reason, sizeof result->reason, "%s", err.reason);
+        metrics_inc (metrics_series (self->batches, "malformed"));
+        log_warn ("batch_refused", LS ("outcome", "malformed"), LS ("epoch", ""),
+                  LS ("zipcode", ""), LI ("seq", 0), LS ("reason", err.reason));
+        return NULL;
+    }
+    const proto_listing_batch_t *b = &sb->batch;
+    result->received = (int) b->nlistings;
+    sb->texts = calloc (b->nlistings + 1, sizeof *sb->texts);
+    sb->ids = calloc (b->nlistings + 1, sizeof *sb->ids);
+    if (!sb->texts || !sb->ids)
+        abort ();
+    for (size_t i = 0; i < b->nlistings; i++) {
+        listing_verdict_t verdict;
+        listing_reason_t reason = listing_check (b->listings [i].json, b->listings [i].len,
+                                                 b->zipcode, &verdict);
+        if (reason != LISTING_OK) {
+            sb->rejected++;
+            metrics_inc (metrics_series (self->rejected, listing_reason_name (reason)));
+            //  the first few in detail; a batch of garbage must not flood the log
+            if (sb->rejected <= STORAGE_REJECTS_LOGGED)
+                log_warn ("listing_rejected", LS ("epoch", b->epoch), LS ("zipcode", b->zipcode),
+                          LI ("seq", b->seq), LI ("index", (int64_t) i),
+                          LS ("reason", listing_reason_name (reason)),
+                          LS ("detail", verdict.detail));
+            continue;
+        }
+        memcpy (sb->ids [sb->ngood], verdict.id, sizeof verdict.id);
+        sb->texts [sb->ngood] = b->listings [i].json;
+        sb->ngood++;
+    }
+    if (sb->rejected > STORAGE_REJECTS_LOGGED)
+        log_warn ("listings_rejected_more", LS ("epoch", b->epoch), LS ("zipcode", b->zipcode),
+                  LI ("seq", b->seq), LI ("rejected", sb->rejected),
+                  LI ("logged", STORAGE_REJECTS_LOGGED));
+    result->rejected = sb->rejected;
+    return sb;
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Step 2: the transaction (database thread)
 
 //  Count and SHA-256 of what is stored for a zipcode: sha256 over "id\tdoc\n" lines in id
 //  order, computed by the server, so the uploader and any re-announcement agree.
 static int
-s_digest (storage_t *self, const char *epoch, const char *zipcode, int64_t *count,
-          uint8_t sha [32])
+s_digest (db_t *db, const char *epoch, const char *zipcode, int64_t *count, uint8_t sha [32])
 {
     db_result_t *res = NULL;
-    int rc = db_exec (self->db,
+    int rc = db_exec (db,
                       "SELECT count(*), encode(sha256(convert_to(coalesce(string_agg("
                       "listing_id || E'\\t' || doc::text, E'\\n' ORDER BY listing_id), ''), "
                       "'UTF8')), 'hex') FROM miner_listings WHERE epoch_id = $1 AND zipcode = $2",
@@ -120,64 +219,38 @@ s_digest (storage_t *self, const char *epoch, const char *zipcode, int64_t *coun
     return 0;
 }
 
-static void
-s_announce (storage_t *self, const char *epoch, const char *zipcode, int64_t count,
-            const uint8_t sha [32])
-{
-    if (!self->announce)
-        return;
-    proto_zipcode_stored_t msg = { .count = (uint32_t) count,
-                                   .stored_at_ms = clock_wall_ms () };
-    snprintf (msg.epoch, sizeof msg.epoch, "%s", epoch);
-    snprintf (msg.zipcode, sizeof msg.zipcode, "%s", zipcode);
-    memcpy (msg.sha256, sha, 32);
-    msgpack_sbuffer sbuf;
-    msgpack_sbuffer_init (&sbuf);
-    proto_err_t err;
-    int rc = proto_zipcode_stored_encode (&msg, &sbuf, &err);
-    if (rc == 0)
-        rc = zmqx_send_sbuf (self->announce, &sbuf, ZMQX_FRAME_MAX_DEFAULT, ZMQ_DONTWAIT);
-    msgpack_sbuffer_destroy (&sbuf);
-    //  a dropped announcement is recovered by the uploader's ledger sweep
-    metrics_inc (metrics_series (self->announced, rc == 0 ? "sent" : "dropped"));
-    if (rc != 0)
-        log_warn ("zipcode_stored_not_sent", LS ("epoch", epoch), LS ("zipcode", zipcode),
-                  LI ("rc", rc));
-}
-
 static int
-s_refuse (storage_t *self, storage_result_t *result, storage_outcome_t outcome,
-          const proto_listing_batch_t *batch, const char *reason)
+s_refused (db_t *db, storage_result_t *result, storage_outcome_t outcome, const char *reason)
 {
+    db_rollback (db);
     result->outcome = outcome;
-    metrics_inc (metrics_series (self->batches, storage_outcome_name (outcome)));
-    log_warn ("batch_refused", LS ("outcome", storage_outcome_name (outcome)),
-              LS ("epoch", batch ? batch->epoch : ""), LS ("zipcode", batch ? batch->zipcode : ""),
-              LI ("seq", batch ? batch->seq : 0), LS ("reason", reason));
+    snprintf (result->reason, sizeof result->reason, "%s", reason);
     return 0;
 }
 
-//  The transaction. Returns 0 (result filled), RC_RETRY or RC_ERR; on failure rolled back.
-static int
-s_store (storage_t *self, const proto_listing_batch_t *b, const char *const *texts,
-         const char *const *ids, int ngood, storage_result_t *result)
+int
+storage_store (db_t *db, const storage_batch_t *sb, storage_result_t *result)
 {
+    assert (db && sb && result);
+    memset (result, 0, sizeof *result);
+    const proto_listing_batch_t *b = &sb->batch;
+    result->received = (int) b->nlistings;
+    result->rejected = sb->rejected;
     char lease [24], seq [24], received [24], stored [24], rejected [24];
     snprintf (lease, sizeof lease, "%" PRIu64, b->lease_id);
     snprintf (seq, sizeof seq, "%" PRIu32, b->seq);
     db_result_t *res = NULL;
-    int rc = db_begin (self->db);
+    int rc = db_begin (db);
     if (rc != 0)
-        return rc;
-    rc = db_exec (self->db,
+        goto fail;
+    rc = db_exec (db,
                   "SELECT status, lease_id FROM miner_tasks WHERE epoch_id = $1 AND zipcode = $2 "
                   "FOR NO KEY UPDATE", DB_P (b->epoch, b->zipcode), &res);
     if (rc != 0)
         goto fail;
     if (db_result_rows (res) != 1) {
         db_result_destroy (&res);
-        db_rollback (self->db);
-        return s_refuse (self, result, STORAGE_UNKNOWN_TASK, b, "no such task");
+        return s_refused (db, result, STORAGE_UNKNOWN_TASK, "no such task");
     }
     const char *status = db_result_get (res, 0, 0);
     const char *task_lease = db_result_get (res, 0, 1);
@@ -189,42 +262,40 @@ s_store (storage_t *self, const proto_listing_batch_t *b, const char *const *tex
     if (!task_lease || strcmp (task_lease, lease) != 0)
         refuse = STORAGE_STALE_LEASE;       //  superseded, or no lease is current (expired)
     db_result_destroy (&res);
-    if (refuse != STORAGE_STORED) {
-        db_rollback (self->db);
-        return s_refuse (self, result, refuse, b, refuse == STORAGE_CLOSED
-                         ? "task is already complete" : "not the task's current lease");
-    }
-    rc = db_exec (self->db, "CREATE TEMP TABLE IF NOT EXISTS storage_in "
-                            "(listing_id text, doc text) ON COMMIT DELETE ROWS", 0, NULL, NULL);
+    if (refuse != STORAGE_STORED)
+        return s_refused (db, result, refuse, refuse == STORAGE_CLOSED
+                          ? "task is already complete" : "not the task's current lease");
+    rc = db_exec (db, "CREATE TEMP TABLE IF NOT EXISTS storage_in "
+                      "(listing_id text, doc text) ON COMMIT DELETE ROWS", 0, NULL, NULL);
     if (rc == 0)
-        rc = db_copy_begin (self->db, "COPY storage_in (listing_id, doc) FROM STDIN", false);
+        rc = db_copy_begin (db, "COPY storage_in (listing_id, doc) FROM STDIN", false);
     if (rc != 0)
         goto fail;
-    for (int i = 0; i < ngood; i++) {
-        const char *row [2] = { ids [i], texts [i] };
-        rc = db_copy_row (self->db, 2, row, NULL);
+    for (int i = 0; i < sb->ngood; i++) {
+        const char *row [2] = { sb->ids [i], sb->texts [i] };
+        rc = db_copy_row (db, 2, row, NULL);
         if (rc == RC_RETRY)
             break;
     }
     if (rc == RC_RETRY) {
-        db_copy_abort (self->db, "connection lost");
+        db_copy_abort (db, "connection lost");
         goto fail;
     }
-    rc = db_copy_end (self->db, NULL);
+    rc = db_copy_end (db, NULL);
     if (rc == 0)
-        rc = db_exec (self->db,
+        rc = db_exec (db,
                       "INSERT INTO miner_listings (epoch_id, zipcode, listing_id, doc) "
                       "SELECT $1, $2, listing_id, doc::jsonb FROM storage_in "
                       "ON CONFLICT DO NOTHING", DB_P (b->epoch, b->zipcode), &res);
     if (rc != 0)
         goto fail;
     result->stored = (int) db_result_affected (res);
-    result->duplicates = ngood - result->stored;
+    result->duplicates = sb->ngood - result->stored;
     db_result_destroy (&res);
     snprintf (received, sizeof received, "%zu", b->nlistings);
     snprintf (stored, sizeof stored, "%d", result->stored);
     snprintf (rejected, sizeof rejected, "%d", result->rejected);
-    rc = db_exec (self->db,
+    rc = db_exec (db,
                   "INSERT INTO miner_batches (epoch_id, zipcode, lease_id, seq, final, received, "
                   "stored, rejected) VALUES ($1, $2, $3::bigint, $4::bigint, $5::boolean, "
                   "$6::integer, $7::integer, $8::integer) ON CONFLICT DO NOTHING",
@@ -236,17 +307,12 @@ s_store (storage_t *self, const proto_listing_batch_t *b, const char *const *tex
     db_result_destroy (&res);
     if (!fresh) {
         //  re-delivered: its listings were already in, the insert above added nothing
-        db_rollback (self->db);
-        result->outcome = STORAGE_DUPLICATE;
-        result->duplicates = ngood;
+        result->duplicates = sb->ngood;
         result->stored = 0;
-        metrics_inc (metrics_series (self->batches, "duplicate"));
-        log_info ("batch_duplicate", LS ("epoch", b->epoch), LS ("zipcode", b->zipcode),
-                  LI ("seq", b->seq));
-        return 0;
+        return s_refused (db, result, STORAGE_DUPLICATE, "batch committed before");
     }
     //  complete when this lease's final batch and every seq before it are committed
-    rc = db_exec (self->db,
+    rc = db_exec (db,
                   "SELECT f.seq, (SELECT count(*) FROM miner_batches c WHERE c.epoch_id = $1 "
                   "AND c.zipcode = $2 AND c.lease_id = $3::bigint AND c.seq <= f.seq) "
                   "FROM miner_batches f WHERE f.epoch_id = $1 AND f.zipcode = $2 "
@@ -260,13 +326,12 @@ s_store (storage_t *self, const proto_listing_batch_t *b, const char *const *tex
         db_result_int64 (res, 0, 1, &have);
     }
     db_result_destroy (&res);
-    uint8_t sha [32];
     if (final_seq >= 0 && have == final_seq + 1) {
-        rc = s_digest (self, b->epoch, b->zipcode, &result->count, sha);
+        rc = s_digest (db, b->epoch, b->zipcode, &result->count, result->sha256);
         char count [24];
         snprintf (count, sizeof count, "%" PRId64, result->count);
         if (rc == 0)
-            rc = db_exec (self->db,
+            rc = db_exec (db,
                           "UPDATE miner_tasks SET status = 'stored', listing_count = $3::integer, "
                           "reason = NULL, updated_at = now() WHERE epoch_id = $1 AND zipcode = $2",
                           DB_P (b->epoch, b->zipcode, count), NULL);
@@ -274,11 +339,84 @@ s_store (storage_t *self, const proto_listing_batch_t *b, const char *const *tex
             goto fail;
         result->complete = true;
     }
-    rc = db_commit (self->db);
+    rc = db_commit (db);
     if (rc != 0)
-        return rc;
+        goto fail;
     result->outcome = STORAGE_STORED;
-    metrics_inc (metrics_series (self->batches, "stored"));
+    return 0;
+fail:
+    db_result_destroy (&res);
+    snprintf (result->reason, sizeof result->reason, "%s", db_error (db));
+    if (db_in_transaction (db) || rc == RC_RETRY)
+        db_rollback (db);
+    result->complete = false;
+    result->stored = 0;
+    result->duplicates = 0;
+    if (rc != RC_RETRY) {
+        rc = RC_ERR;
+        result->outcome = STORAGE_FAILED;
+    }
+    return rc;
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Step 3: accounting and announcements (loop thread)
+
+void
+storage_announce (storage_t *self, const storage_stored_t *z)
+{
+    assert (self && z);
+    if (!self->announce)
+        return;
+    proto_zipcode_stored_t msg = { .count = (uint32_t) z->count,
+                                   .stored_at_ms = clock_wall_ms () };
+    snprintf (msg.epoch, sizeof msg.epoch, "%s", z->epoch);
+    snprintf (msg.zipcode, sizeof msg.zipcode, "%s", z->zipcode);
+    memcpy (msg.sha256, z->sha256, 32);
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    proto_err_t err;
+    int rc = proto_zipcode_stored_encode (&msg, &sbuf, &err);
+    if (rc == 0)
+        rc = zmqx_send_sbuf (self->announce, &sbuf, ZMQX_FRAME_MAX_DEFAULT, ZMQ_DONTWAIT);
+    msgpack_sbuffer_destroy (&sbuf);
+    //  a dropped announcement is recovered by the uploader's ledger sweep
+    metrics_inc (metrics_series (self->announced, rc == 0 ? "sent" : "dropped"));
+    if (rc != 0)
+        log_warn ("zipcode_stored_not_sent", LS ("epoch", z->epoch), LS ("zipcode", z->zipcode),
+                  LI ("rc", rc));
+}
+
+void
+storage_account (storage_t *self, const storage_batch_t *sb, int rc,
+                 const storage_result_t *result)
+{
+    assert (self && sb && result);
+    const proto_listing_batch_t *b = &sb->batch;
+    if (rc == RC_RETRY) {
+        log_warn ("batch_retry", LS ("epoch", b->epoch), LS ("zipcode", b->zipcode),
+                  LI ("seq", b->seq), LS ("reason", result->reason));
+        return;
+    }
+    const char *outcome = storage_outcome_name (result->outcome);
+    metrics_inc (metrics_series (self->batches, outcome));
+    switch (result->outcome) {
+        case STORAGE_STORED:
+            break;
+        case STORAGE_DUPLICATE:
+            log_info ("batch_duplicate", LS ("epoch", b->epoch), LS ("zipcode", b->zipcode),
+                      LI ("seq", b->seq));
+            return;
+        case STORAGE_FAILED:
+            log_error ("batch_failed", LS ("epoch", b->epoch), LS ("zipcode", b->zipcode),
+                       LI ("seq", b->seq), LS ("reason", result->reason));
+            return;
+        default:
+            log_warn ("batch_refused", LS ("outcome", outcome), LS ("epoch", b->epoch),
+                      LS ("zipcode", b->zipcode), LI ("seq", b->seq),
+                      LS ("reason", result->reason));
+            return;
+    }
     metrics_add (metrics_series (self->listings, "stored"), result->stored);
     metrics_add (metrics_series (self->listings, "duplicate"), result->duplicates);
     log_info ("batch_stored", LS ("epoch", b->epoch), LS ("zipcode", b->zipcode),
@@ -289,108 +427,87 @@ s_store (storage_t *self, const proto_listing_batch_t *b, const char *const *tex
         metrics_inc (metrics_series (self->completed));
         log_info ("zipcode_stored", LS ("epoch", b->epoch), LS ("zipcode", b->zipcode),
                   LI ("listings", result->count));
-        s_announce (self, b->epoch, b->zipcode, result->count, sha);
+        storage_stored_t z = { .count = result->count };
+        snprintf (z.epoch, sizeof z.epoch, "%s", b->epoch);
+        snprintf (z.zipcode, sizeof z.zipcode, "%s", b->zipcode);
+        memcpy (z.sha256, result->sha256, 32);
+        storage_announce (self, &z);
     }
-    return 0;
-fail:
-    db_result_destroy (&res);
-    if (db_in_transaction (self->db) || rc == RC_RETRY)
-        db_rollback (self->db);
-    return rc;
 }
 
 int
-storage_handle (storage_t *self, const uint8_t *data, size_t size, storage_result_t *result)
+storage_handle (storage_t *self, db_t *db, const uint8_t *data, size_t size,
+                storage_result_t *result)
 {
-    assert (self && result);
-    memset (result, 0, sizeof *result);
-    proto_listing_batch_t batch;
-    proto_err_t err;
-    if (proto_listing_batch_decode (data, size, &batch, &err) != 0)
-        return s_refuse (self, result, STORAGE_MALFORMED, NULL, err.reason);
-    result->received = (int) batch.nlistings;
-
-    //  intake validation, before the transaction
-    const char **texts = calloc (batch.nlistings + 1, sizeof *texts);
-    const char **ids = calloc (batch.nlistings + 1, sizeof *ids);
-    size_t need = (batch.nlistings + 1) * (LISTING_ID_MAX + 1);
-    if (need > self->ids_cap) {
-        free (self->ids);
-        self->ids = malloc (need);
-        self->ids_cap = need;
-    }
-    if (!texts || !ids || !self->ids)
-        abort ();
-    int ngood = 0;
-    for (size_t i = 0; i < batch.nlistings; i++) {
-        listing_verdict_t verdict;
-        listing_reason_t reason = listing_check (batch.listings [i].json, batch.listings [i].len,
-                                                 batch.zipcode, &verdict);
-        if (reason != LISTING_OK) {
-            result->rejected++;
-            metrics_inc (metrics_series (self->rejected, listing_reason_name (reason)));
-            //  the first few in detail; a batch of garbage must not flood the log
-            if (result->rejected <= STORAGE_REJECTS_LOGGED)
-                log_warn ("listing_rejected", LS ("epoch", batch.epoch),
-                          LS ("zipcode", batch.zipcode), LI ("seq", batch.seq), LI ("index", i),
-                          LS ("reason", listing_reason_name (reason)),
-                          LS ("detail", verdict.detail));
-            continue;
-        }
-        char *id = self->ids + (size_t) ngood * (LISTING_ID_MAX + 1);
-        memcpy (id, verdict.id, sizeof verdict.id);
-        ids [ngood] = id;
-        texts [ngood] = batch.listings [i].json;
-        ngood++;
-    }
-    if (result->rejected > STORAGE_REJECTS_LOGGED)
-        log_warn ("listings_rejected_more", LS ("epoch", batch.epoch),
-                  LS ("zipcode", batch.zipcode), LI ("seq", batch.seq),
-                  LI ("rejected", result->rejected), LI ("logged", STORAGE_REJECTS_LOGGED));
-    int rc = s_store (self, &batch, texts, ids, ngood, result);
-    free (texts);
-    free (ids);
-    if (rc == RC_RETRY)
-        log_warn ("batch_retry", LS ("epoch", batch.epoch), LS ("zipcode", batch.zipcode),
-                  LI ("seq", batch.seq), LS ("reason", db_error (self->db)));
-    else
-    if (rc != 0) {
-        result->outcome = STORAGE_FAILED;
-        metrics_inc (metrics_series (self->batches, "failed"));
-        log_error ("batch_failed", LS ("epoch", batch.epoch), LS ("zipcode", batch.zipcode),
-                   LI ("seq", batch.seq), LS ("reason", db_error (self->db)));
-    }
-    proto_listing_batch_free (&batch);
+    assert (self && db && result);
+    storage_batch_t *sb = storage_intake (self, data, size, result);
+    if (!sb)
+        return 0;
+    int rc = storage_store (db, sb, result);
+    storage_account (self, sb, rc, result);
+    storage_batch_destroy (&sb);
     return rc;
 }
 
+//  ---------------------------------------------------------------------------------------
+//  Recovery
+
 int
-storage_reannounce (storage_t *self, int *count)
+storage_stored_list (db_t *db, storage_stored_t **list_p, size_t *count_p)
 {
+    assert (db && list_p && count_p);
+    *list_p = NULL;
+    *count_p = 0;
     db_result_t *res = NULL;
-    int rc = db_exec (self->db,
+    int rc = db_exec (db,
                       "SELECT t.epoch_id, t.zipcode FROM miner_tasks t LEFT JOIN miner_uploads u "
                       "USING (epoch_id, zipcode) WHERE t.status = 'stored' "
                       "AND (u.state IS NULL OR u.state <> 'uploaded') "
                       "ORDER BY t.updated_at LIMIT 10000", 0, NULL, &res);
     if (rc != 0)
         return rc;
-    int n = 0;
-    for (int i = 0; i < db_result_rows (res); i++) {
+    int rows = db_result_rows (res);
+    storage_stored_t *list = rows > 0 ? calloc ((size_t) rows, sizeof *list) : NULL;
+    if (rows > 0 && !list)
+        abort ();
+    size_t n = 0;
+    for (int i = 0; i < rows && rc == 0; i++) {
         const char *epoch = db_result_get (res, i, 0);
         const char *zipcode = db_result_get (res, i, 1);
-        int64_t listings = 0;
-        uint8_t sha [32];
-        rc = s_digest (self, epoch, zipcode, &listings, sha);
-        if (rc != 0)
-            break;
-        s_announce (self, epoch, zipcode, listings, sha);
-        n++;
+        //  the schema bounds both columns; a row that does not fit is not announceable
+        if (!epoch || !zipcode || strlen (epoch) > PROTO_EPOCH_LEN
+        ||  strlen (zipcode) != PROTO_ZIPCODE_LEN)
+            continue;
+        storage_stored_t *z = &list [n];
+        snprintf (z->epoch, sizeof z->epoch, "%s", epoch);
+        snprintf (z->zipcode, sizeof z->zipcode, "%s", zipcode);
+        rc = s_digest (db, epoch, zipcode, &z->count, z->sha256);
+        if (rc == 0)
+            n++;
     }
     db_result_destroy (&res);
-    if (rc == 0)
-        log_info ("zipcodes_reannounced", LI ("count", n));
+    if (rc != 0) {
+        free (list);
+        return rc;
+    }
+    *list_p = list;
+    *count_p = n;
+    return 0;
+}
+
+int
+storage_reannounce (storage_t *self, db_t *db, int *count)
+{
+    storage_stored_t *list = NULL;
+    size_t n = 0;
+    int rc = storage_stored_list (db, &list, &n);
+    if (rc == 0) {
+        for (size_t i = 0; i < n; i++)
+            storage_announce (self, &list [i]);
+        log_info ("zipcodes_reannounced", LI ("count", (int64_t) n));
+    }
+    free (list);
     if (count)
-        *count = n;
+        *count = (int) n;
     return rc;
 }

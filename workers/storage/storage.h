@@ -22,10 +22,23 @@
     leased again), or arrive for a task already stored, uploaded or failed.
     Bad listings inside a good batch are counted by reason and logged, never stored.
 
-    Recovery: storage_reannounce announces every zipcode that is stored but whose upload has
-    not landed (the uploader's ledger makes duplicates harmless).
+    Three steps, so that the database work can run on a thread of its own (writer.h) while
+    the worker loop keeps heartbeating:
 
-    Ownership: storage_t owns its db_t; the announce socket is borrowed.                    */
+        storage_intake   loop thread: decode, validate, count rejections   -> storage_batch_t
+        storage_store    the thread owning the db_t: the transaction (touches only the db_t
+                         and the batch: no metrics, no sockets)
+        storage_account  loop thread: outcome metrics, logs, the zipcode_stored announcement
+
+    storage_handle runs the three in a row on one thread (tests, tools).
+
+    Recovery: storage_stored_list (db thread) lists every zipcode that is stored but whose
+    upload has not landed, and storage_announce (loop thread) announces one (the uploader's
+    ledger makes duplicates harmless); storage_reannounce does both on one thread.
+
+    Ownership: storage_t owns nothing external: the metrics registry and the announce socket
+    are borrowed and belong to the loop thread. A storage_batch_t is owned by whoever holds
+    it and may be handed from one thread to another.                                          */
 #ifndef ZM_STORAGE_H
 #define ZM_STORAGE_H
 
@@ -35,8 +48,10 @@
 
 #include "common/db.h"
 #include "common/metrics.h"
+#include "proto/proto.h"
 
 typedef struct _storage_t storage_t;
+typedef struct _storage_batch_t storage_batch_t;
 
 typedef enum {
     STORAGE_STORED = 0,         //  committed (possibly 0 new rows)
@@ -48,6 +63,8 @@ typedef enum {
     STORAGE_FAILED              //  the database refused the batch (not transient)
 } storage_outcome_t;
 
+#define STORAGE_REASON_MAX 256
+
 typedef struct {
     storage_outcome_t outcome;
     int received;               //  listings in the batch
@@ -56,25 +73,72 @@ typedef struct {
     int rejected;               //  listings refused by intake validation
     bool complete;              //  this commit completed the zipcode
     int64_t count;              //  listings of the zipcode, when complete
+    uint8_t sha256 [32];        //  digest of the zipcode's stored content, when complete
+    char reason [STORAGE_REASON_MAX];   //  why, for a refusal or a failure (or a retry)
 } storage_result_t;
 
-//  Takes ownership of *db_p (nulls it). metrics: the process registry (borrowed);
-//  announce: a PUSH socket towards the uploader (borrowed; NULL = do not announce).
-storage_t *storage_new (db_t **db_p, metrics_t *metrics, zsock_t *announce);
+//  A zipcode stored and not yet uploaded, with what its announcement carries.
+typedef struct {
+    char epoch [PROTO_EPOCH_LEN + 1];
+    char zipcode [PROTO_ZIPCODE_LEN + 1];
+    int64_t count;
+    uint8_t sha256 [32];
+} storage_stored_t;
+
+//  metrics: the process registry (borrowed); announce: a PUSH socket towards the uploader
+//  (borrowed; NULL = do not announce). Both are used only by intake, account and announce.
+storage_t *storage_new (metrics_t *metrics, zsock_t *announce);
 void storage_destroy (storage_t **self_p);
 
 //  Applies the schema migrations. 0, RC_RETRY (database not reachable yet) or RC_ERR
 //  (permanent: exit 100).
-int storage_prepare (storage_t *self);
+int storage_prepare (db_t *db);
 
-//  Handles one received frame. Returns 0 when the batch was dealt with (result says how),
-//  RC_RETRY when the database is unreachable (nothing was stored: hand the same frame in
-//  again later), or RC_ERR for a batch the database refused for good (outcome FAILED).
-int storage_handle (storage_t *self, const uint8_t *data, size_t size,
+//  Step 1. Decodes one received frame and validates every listing (rejections counted by
+//  reason and logged). Returns the batch to store (caller owns: storage_store, then
+//  storage_batch_destroy), or NULL when the frame does not decode: then the batch is refused
+//  (outcome MALFORMED, counted and logged) and result says so. result is reset here.
+storage_batch_t *storage_intake (storage_t *self, const uint8_t *data, size_t size,
+                                 storage_result_t *result);
+
+//  Step 2. The transaction for one batch on db. Uses nothing but db and batch, so it may run
+//  on any one thread that owns db. Fills result (reset here) and returns 0 when the batch
+//  was dealt with (result->outcome says how), RC_RETRY when the database is unreachable
+//  (nothing was stored: call again later with the same batch), or RC_ERR for a batch the
+//  database refused for good (outcome FAILED). result->reason says why for anything but
+//  STORED.
+int storage_store (db_t *db, const storage_batch_t *batch, storage_result_t *result);
+
+//  Step 3. Counts and logs the result of storage_store (rc is what it returned), and after
+//  a commit that completed the zipcode announces zipcode_stored. Loop thread.
+void storage_account (storage_t *self, const storage_batch_t *batch, int rc,
+                      const storage_result_t *result);
+
+//  The three steps on the calling thread. Same returns as storage_store (0 for a frame
+//  that does not decode, with outcome MALFORMED).
+int storage_handle (storage_t *self, db_t *db, const uint8_t *data, size_t size,
                     storage_result_t *result);
 
-//  Announces every zipcode stored but not uploaded. 0 (with *count if not NULL) or RC_RETRY.
-int storage_reannounce (storage_t *self, int *count);
+//  The batch's identity, for logs. Borrowed from the batch.
+const char *storage_batch_epoch (const storage_batch_t *self);
+const char *storage_batch_zipcode (const storage_batch_t *self);
+uint32_t storage_batch_seq (const storage_batch_t *self);
+//  Listings in the batch (good and rejected).
+size_t storage_batch_listings (const storage_batch_t *self);
+
+void storage_batch_destroy (storage_batch_t **self_p);
+
+//  Every zipcode stored but not uploaded (at most 10,000, oldest first), with its count and
+//  digest. 0 with *list_p (caller owns: free; NULL when none) and *count_p, or RC_RETRY /
+//  RC_ERR (nothing returned).
+int storage_stored_list (db_t *db, storage_stored_t **list_p, size_t *count_p);
+
+//  Announces one stored zipcode (counted sent / dropped). Loop thread.
+void storage_announce (storage_t *self, const storage_stored_t *zipcode);
+
+//  storage_stored_list then storage_announce for each, on the calling thread. 0 (with
+//  *count if not NULL) or RC_RETRY.
+int storage_reannounce (storage_t *self, db_t *db, int *count);
 
 //  Stable name of an outcome ("stored", "duplicate", ...), for metrics and logs.
 const char *storage_outcome_name (storage_outcome_t outcome);
