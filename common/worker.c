@@ -43,6 +43,17 @@
 #define WORKER_CONTROL_BURST 16
 //  Messages a socket reader is given per iteration before the loop moves on.
 #define WORKER_READER_BURST 64
+//  Longest reason kept per dependency (the heartbeat reason is cut to the codec's bound).
+#define WORKER_DEP_REASON_MAX 160
+
+typedef struct {
+    char name [WORKER_DEPENDENCY_NAME_MAX + 1];
+    bool down;
+    int64_t since;                  //  monotonic ms the outage began (valid while down)
+    char reason [WORKER_DEP_REASON_MAX + 1];
+    metrics_series_t *m_down;
+    metrics_series_t *m_outages;
+} s_dep_t;
 
 typedef struct {
     zsock_t *sock;                  //  NULL for an fd reader
@@ -101,6 +112,14 @@ struct _worker_t {
     metrics_series_t *m_ticks;
     metrics_series_t *m_state [3];
     metrics_family_t *m_control;
+
+    //  dependency outages (worker_degraded / worker_recovered)
+    s_dep_t deps [WORKER_DEPENDENCIES_MAX];
+    size_t ndeps;
+    size_t ndown;
+    char degraded_reason [PROTO_HEARTBEAT_REASON_MAX + 1];
+    metrics_family_t *m_dep_down;
+    metrics_family_t *m_dep_outages;
 };
 
 //  ---------------------------------------------------------------------------------------
@@ -173,6 +192,11 @@ s_register_metrics (worker_t *self)
     self->m_state [2] = metrics_series (state, "draining");
     self->m_control = metrics_counter (m, "zipmine_worker_control_messages_total",
         "Control messages from the supervisor by command", "command");
+    self->m_dep_down = metrics_gauge (m, "zipmine_worker_dependency_down",
+        "1 while the worker reports this dependency down (degraded)", "dependency");
+    self->m_dep_outages = metrics_counter (m, "zipmine_worker_dependency_outages_total",
+        "Outages of this dependency the worker reported", "dependency");
+    assert (self->m_dep_down && self->m_dep_outages);
     assert (self->m_uptime && self->m_iterations && self->m_hb_sent && self->m_hb_omitted
             && self->m_handler_errors && self->m_busy && self->m_ticks && self->m_state [2]
             && self->m_control);
@@ -568,6 +592,116 @@ worker_drain (worker_t *self)
 }
 
 //  ---------------------------------------------------------------------------------------
+//  Dependency outages
+
+static bool
+s_dep_name_valid (const char *s)
+{
+    size_t n = strlen (s);
+    if (n < 1 || n > WORKER_DEPENDENCY_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s [i] >= 'a' && s [i] <= 'z') || (s [i] >= '0' && s [i] <= '9') || s [i] == '_'))
+            return false;
+    return true;
+}
+
+static s_dep_t *
+s_dep (worker_t *self, const char *name, bool create)
+{
+    assert (name && s_dep_name_valid (name));
+    for (size_t i = 0; i < self->ndeps; i++)
+        if (strcmp (self->deps [i].name, name) == 0)
+            return &self->deps [i];
+    if (!create)
+        return NULL;
+    assert (self->ndeps < WORKER_DEPENDENCIES_MAX);
+    s_dep_t *d = &self->deps [self->ndeps++];
+    snprintf (d->name, sizeof d->name, "%s", name);
+    d->m_down = metrics_series (self->m_dep_down, name);
+    d->m_outages = metrics_series (self->m_dep_outages, name);
+    return d;
+}
+
+//  Rebuilds the heartbeat reason: the oldest outage, and how many more there are.
+static void
+s_degraded_reason (worker_t *self)
+{
+    self->degraded_reason [0] = 0;
+    const s_dep_t *oldest = NULL;
+    for (size_t i = 0; i < self->ndeps; i++)
+        if (self->deps [i].down && (!oldest || self->deps [i].since < oldest->since))
+            oldest = &self->deps [i];
+    if (!oldest)
+        return;
+    char more [32] = "";
+    if (self->ndown > 1)
+        snprintf (more, sizeof more, " (+%zu more)", self->ndown - 1);
+    size_t room = sizeof self->degraded_reason - strlen (more);
+    snprintf (self->degraded_reason, room, "%s: %s", oldest->name, oldest->reason);
+    strcat (self->degraded_reason, more);
+}
+
+void
+worker_degraded (worker_t *self, const char *dependency, const char *reason)
+{
+    assert (self);
+    s_dep_t *d = s_dep (self, dependency, true);
+    //  Untrusted text (an HTTP body, a libcurl message): printable ASCII only, bounded.
+    const char *src = reason && *reason ? reason : "unavailable";
+    size_t n = 0;
+    for (; src [n] && n < WORKER_DEP_REASON_MAX; n++) {
+        unsigned char c = (unsigned char) src [n];
+        d->reason [n] = c >= 0x20 && c <= 0x7e ? (char) c : '?';
+    }
+    d->reason [n] = 0;
+    bool was_degraded = self->ndown > 0;
+    if (!d->down) {
+        d->down = true;
+        d->since = clock_mono_ms ();
+        self->ndown++;
+        metrics_set (d->m_down, 1);
+        metrics_inc (d->m_outages);
+        log_warn ("worker_degraded", LS ("dependency", d->name), LS ("reason", d->reason),
+                  LI ("down", (int64_t) self->ndown));
+    }
+    s_degraded_reason (self);
+    if (!was_degraded && self->state == WORKER_READY)
+        s_heartbeat (self);
+}
+
+void
+worker_recovered (worker_t *self, const char *dependency)
+{
+    assert (self);
+    s_dep_t *d = s_dep (self, dependency, false);
+    if (!d || !d->down)
+        return;
+    d->down = false;
+    self->ndown--;
+    metrics_set (d->m_down, 0);
+    log_info ("worker_recovered", LS ("dependency", d->name),
+              LI ("outage_ms", clock_mono_ms () - d->since), LI ("down", (int64_t) self->ndown));
+    s_degraded_reason (self);
+    if (self->ndown == 0 && self->state == WORKER_READY)
+        s_heartbeat (self);
+}
+
+bool
+worker_is_degraded (worker_t *self)
+{
+    assert (self);
+    return self->ndown > 0;
+}
+
+const char *
+worker_degraded_reason (worker_t *self)
+{
+    assert (self);
+    return self->degraded_reason;
+}
+
+//  ---------------------------------------------------------------------------------------
 //  Heartbeats and control
 
 static void
@@ -620,6 +754,10 @@ s_heartbeat (worker_t *self)
     hb.pid = (int32_t) getpid ();
     hb.seq = ++self->heartbeat_seq;
     hb.state = (int) self->state;
+    if (self->state == WORKER_READY && self->ndown > 0) {
+        hb.state = PROTO_WORKER_DEGRADED;
+        snprintf (hb.reason, sizeof hb.reason, "%s", self->degraded_reason);
+    }
     hb.uptime_ms = (uint64_t) worker_uptime_ms (self);
     hb.nmetrics = nwire;
     hb.metrics = wire;

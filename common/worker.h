@@ -171,6 +171,38 @@ void worker_drain (worker_t *self);
 //  Logs "worker_exit" with the code and reason.
 int worker_run (worker_t *self);
 
+//  ---- Dependency outages (DEGRADED) ------------------------------------------------------
+//
+//  A READY worker whose dependency fails (the coordinator, S3, PostgreSQL) stays alive and
+//  keeps working (retrying with backoff), but the node is not ready while it lasts: the
+//  heartbeat carries state DEGRADED and a reason, and the supervisor's /readyz answers 503
+//  naming the worker and the reason. DEGRADED never affects liveness: heartbeats go on, the
+//  supervisor does not restart a degraded worker, /livez stays 200.
+//
+//  worker_degraded (w, "s3", "connect refused (127.0.0.1:9000)") marks one dependency down
+//  (a repeated call for the same dependency only updates its reason); worker_recovered (w,
+//  "s3") marks it up again, a no-op when it was not down. Call them on every failure and
+//  success of the dependency: both are cheap and only transitions are logged
+//  (worker_degraded / worker_recovered with the outage's duration) and sent to the
+//  supervisor at once (a heartbeat right away), the rest travels with the next beat.
+//  `dependency` is the caller's constant name, [a-z0-9_]{1,32} (programmer error
+//  otherwise); at most WORKER_DEPENDENCIES_MAX distinct names. `reason` is any text (it may
+//  come from the network): it is cut to fit and non-printable bytes become '?'.
+//  The heartbeat reason is "<dependency>: <reason>" of the oldest outage, with
+//  " (+N more)" when several dependencies are down. Degraded outside READY is remembered
+//  and shown once the worker is READY (STARTING and DRAINING are reported as such).
+//  Metrics: zipmine_worker_dependency_down{dependency} (1 while down) and
+//  zipmine_worker_dependency_outages_total{dependency}.
+#define WORKER_DEPENDENCIES_MAX 8
+#define WORKER_DEPENDENCY_NAME_MAX 32
+void worker_degraded (worker_t *self, const char *dependency, const char *reason);
+void worker_recovered (worker_t *self, const char *dependency);
+//  True while at least one dependency is down.
+bool worker_is_degraded (worker_t *self);
+//  The reason the heartbeat carries ("" when none). Valid until the next degraded/recovered
+//  call.
+const char *worker_degraded_reason (worker_t *self);
+
 //  Milliseconds since worker_new (monotonic).
 int64_t worker_uptime_ms (worker_t *self);
 
