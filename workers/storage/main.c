@@ -2,10 +2,11 @@
     <run.dir>/<node.name>/storage.ipc), PUSH zipcode_stored to the uploader (connects
     uploader.endpoint, by default uploader.ipc).
 
-    The loop thread decodes and validates each batch (storage_intake) and hands it to the
-    database thread (writer.h), which owns the PostgreSQL connection; results come back on
-    an eventfd and are counted, logged and announced here (storage_account). So a slow COPY
-    or a lock wait never stops heartbeats. At most STORAGE_INFLIGHT batches are in flight;
+    The loop thread hands each received frame to the database thread (writer.h), which
+    decodes and validates it and runs the transaction on the PostgreSQL connection it owns;
+    results come back on an eventfd and are counted, logged and announced here
+    (storage_account). So neither a slow COPY, a lock wait nor the CPU of validation ever
+    stops heartbeats. At most STORAGE_INFLIGHT batches are in flight;
     while that many are, the PULL socket is not read and the scrapers' PUSH sockets queue
     (ZeroMQ high-water marks), so memory stays bounded and a database outage loses nothing:
     the writer retries the batch in hand until the database is back.
@@ -51,20 +52,16 @@ s_on_batch (worker_t *worker, zsock_t *sock, void *arg)
     int rc = zmqx_recv_ready (sock, &frame, ZMQX_FRAME_MAX_DEFAULT, "batch_frame_refused");
     if (rc <= 0)
         return rc;
-    storage_result_t result;
-    storage_batch_t *batch = storage_intake (app->storage, zmqx_frame_data (&frame),
-                                             zmqx_frame_size (&frame), &result);
+    //  the reader is only registered while the writer has room
+    int submitted = writer_submit (app->writer, zmqx_frame_data (&frame),
+                                   zmqx_frame_size (&frame));
+    assert (submitted == 0);
+    (void) submitted;
     zmqx_frame_close (&frame);
-    if (batch) {
-        //  the reader is only registered while the writer has room
-        int submitted = writer_submit (app->writer, &batch);
-        assert (submitted == 0);
-        (void) submitted;
-        metrics_set (app->inflight, (double) writer_inflight (app->writer));
-        if (writer_full (app->writer)) {
-            worker_remove_reader (app->worker, app->pull);
-            app->intake = false;
-        }
+    metrics_set (app->inflight, (double) writer_inflight (app->writer));
+    if (writer_full (app->writer)) {
+        worker_remove_reader (app->worker, app->pull);
+        app->intake = false;
     }
     return 0;
 }
@@ -104,7 +101,7 @@ s_on_writer (worker_t *worker, int fd, void *arg)
             continue;
         }
         storage_account (app->storage, ev.batch, ev.rc, &ev.result);
-        if (ev.rc == RC_RETRY)
+        if (ev.rc == RC_RETRY && ev.batch)
             log_warn ("storage_drain_batch_kept_unstored",
                       LS ("epoch", storage_batch_epoch (ev.batch)),
                       LS ("zipcode", storage_batch_zipcode (ev.batch)),

@@ -46,6 +46,7 @@ struct _storage_batch_t {
     char (*ids) [LISTING_ID_MAX + 1];   //  ngood listing keys
     int ngood;
     int rejected;
+    int rejects [LISTING_REASONS];  //  by listing_reason_t
 };
 
 const char *
@@ -136,12 +137,12 @@ storage_batch_destroy (storage_batch_t **self_p)
 }
 
 //  ---------------------------------------------------------------------------------------
-//  Step 1: intake (loop thread)
+//  Step 1: decode and validate (any thread: no metrics, no sockets)
 
 storage_batch_t *
-storage_intake (storage_t *self, const uint8_t *data, size_t size, storage_result_t *result)
+storage_batch_new (const uint8_t *data, size_t size, storage_result_t *result)
 {
-    assert (self && result);
+    assert (result);
     memset (result, 0, sizeof *result);
     storage_batch_t *sb = calloc (1, sizeof *sb);
     if (!sb)
@@ -151,9 +152,6 @@ storage_intake (storage_t *self, const uint8_t *data, size_t size, storage_resul
         free (sb);
         result->outcome = STORAGE_MALFORMED;
         snprintf (result->reason, sizeof result->reason, "%s", err.reason);
-        metrics_inc (metrics_series (self->batches, "malformed"));
-        log_warn ("batch_refused", LS ("outcome", "malformed"), LS ("epoch", ""),
-                  LS ("zipcode", ""), LI ("seq", 0), LS ("reason", err.reason));
         return NULL;
     }
     const proto_listing_batch_t *b = &sb->batch;
@@ -168,7 +166,8 @@ storage_intake (storage_t *self, const uint8_t *data, size_t size, storage_resul
                                                  b->zipcode, &verdict);
         if (reason != LISTING_OK) {
             sb->rejected++;
-            metrics_inc (metrics_series (self->rejected, listing_reason_name (reason)));
+            if ((int) reason > 0 && (int) reason < LISTING_REASONS)
+                sb->rejects [reason]++;
             //  the first few in detail; a batch of garbage must not flood the log
             if (sb->rejected <= STORAGE_REJECTS_LOGGED)
                 log_warn ("listing_rejected", LS ("epoch", b->epoch), LS ("zipcode", b->zipcode),
@@ -391,8 +390,19 @@ void
 storage_account (storage_t *self, const storage_batch_t *sb, int rc,
                  const storage_result_t *result)
 {
-    assert (self && sb && result);
+    assert (self && result);
+    if (!sb) {
+        metrics_inc (metrics_series (self->batches, "malformed"));
+        log_warn ("batch_refused", LS ("outcome", "malformed"), LS ("epoch", ""),
+                  LS ("zipcode", ""), LI ("seq", 0), LS ("reason", result->reason));
+        return;
+    }
     const proto_listing_batch_t *b = &sb->batch;
+    for (int r = 1; r < LISTING_REASONS; r++)
+        if (sb->rejects [r])
+            metrics_add (metrics_series (self->rejected,
+                                         listing_reason_name ((listing_reason_t) r)),
+                         sb->rejects [r]);
     if (rc == RC_RETRY) {
         log_warn ("batch_retry", LS ("epoch", b->epoch), LS ("zipcode", b->zipcode),
                   LI ("seq", b->seq), LS ("reason", result->reason));
@@ -440,9 +450,11 @@ storage_handle (storage_t *self, db_t *db, const uint8_t *data, size_t size,
                 storage_result_t *result)
 {
     assert (self && db && result);
-    storage_batch_t *sb = storage_intake (self, data, size, result);
-    if (!sb)
+    storage_batch_t *sb = storage_batch_new (data, size, result);
+    if (!sb) {
+        storage_account (self, NULL, 0, result);
         return 0;
+    }
     int rc = storage_store (db, sb, result);
     storage_account (self, sb, rc, result);
     storage_batch_destroy (&sb);

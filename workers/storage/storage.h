@@ -22,13 +22,18 @@
     leased again), or arrive for a task already stored, uploaded or failed.
     Bad listings inside a good batch are counted by reason and logged, never stored.
 
-    Three steps, so that the database work can run on a thread of its own (writer.h) while
-    the worker loop keeps heartbeating:
+    Three steps, so that the work can run on a thread of its own (writer.h) while the worker
+    loop keeps heartbeating:
 
-        storage_intake   loop thread: decode, validate, count rejections   -> storage_batch_t
-        storage_store    the thread owning the db_t: the transaction (touches only the db_t
-                         and the batch: no metrics, no sockets)
-        storage_account  loop thread: outcome metrics, logs, the zipcode_stored announcement
+        storage_batch_new  any thread: decode, validate (CPU: a JSON parse per listing)
+        storage_store      the thread owning the db_t: the transaction
+        storage_account    loop thread: metrics (rejections by reason, outcome), logs, the
+                           zipcode_stored announcement
+
+    The first two touch only their arguments (no metrics registry, no socket; logging is
+    thread-safe), so the worker runs both on its database thread and the loop thread does
+    almost nothing but receive, hand over and account: under heavy CPU load a busy loop
+    thread would miss its heartbeats as surely as a blocked one.
 
     storage_handle runs the three in a row on one thread (tests, tools).
 
@@ -86,7 +91,7 @@ typedef struct {
 } storage_stored_t;
 
 //  metrics: the process registry (borrowed); announce: a PUSH socket towards the uploader
-//  (borrowed; NULL = do not announce). Both are used only by intake, account and announce.
+//  (borrowed; NULL = do not announce). Both are used only by account and announce.
 storage_t *storage_new (metrics_t *metrics, zsock_t *announce);
 void storage_destroy (storage_t **self_p);
 
@@ -94,12 +99,13 @@ void storage_destroy (storage_t **self_p);
 //  (permanent: exit 100).
 int storage_prepare (db_t *db);
 
-//  Step 1. Decodes one received frame and validates every listing (rejections counted by
-//  reason and logged). Returns the batch to store (caller owns: storage_store, then
-//  storage_batch_destroy), or NULL when the frame does not decode: then the batch is refused
-//  (outcome MALFORMED, counted and logged) and result says so. result is reset here.
-storage_batch_t *storage_intake (storage_t *self, const uint8_t *data, size_t size,
-                                 storage_result_t *result);
+//  Step 1. Decodes one received frame and validates every listing (the first rejections of
+//  a batch logged one by one, then one summary line; counted later by storage_account).
+//  Returns the batch to store (caller owns: storage_store, then storage_batch_destroy), or
+//  NULL when the frame does not decode: result then says outcome MALFORMED and why (hand
+//  it to storage_account with a NULL batch). result is reset here.
+storage_batch_t *storage_batch_new (const uint8_t *data, size_t size,
+                                    storage_result_t *result);
 
 //  Step 2. The transaction for one batch on db. Uses nothing but db and batch, so it may run
 //  on any one thread that owns db. Fills result (reset here) and returns 0 when the batch
@@ -109,8 +115,10 @@ storage_batch_t *storage_intake (storage_t *self, const uint8_t *data, size_t si
 //  STORED.
 int storage_store (db_t *db, const storage_batch_t *batch, storage_result_t *result);
 
-//  Step 3. Counts and logs the result of storage_store (rc is what it returned), and after
-//  a commit that completed the zipcode announces zipcode_stored. Loop thread.
+//  Step 3. Counts the batch's rejected listings by reason, counts and logs the result of
+//  storage_store (rc is what it returned; batch NULL: the frame did not decode), and after
+//  a commit that completed the zipcode announces zipcode_stored. Once per batch. Loop
+//  thread.
 void storage_account (storage_t *self, const storage_batch_t *batch, int rc,
                       const storage_result_t *result);
 

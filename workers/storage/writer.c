@@ -2,9 +2,9 @@
 
     Invariants:
       - the db_t is used only by the writer thread once writer_new has returned;
-      - a batch belongs to exactly one side at a time: the loop until writer_submit, the
-        queue (todo, under the mutex), the thread while it stores it, the queue (done) until
-        writer_next hands it back;
+      - a job belongs to exactly one side at a time: the queue (todo, under the mutex) from
+        writer_submit, the thread while it decodes, validates and stores its batch, the
+        queue (done) until writer_next hands the batch back;
       - every post to done is followed by a write to the eventfd, and writer_next reads the
         eventfd before it looks at done, so the loop never sleeps on a waiting event;
       - inflight is the loop thread's own count (submit adds, writer_next of a batch takes).  */
@@ -26,6 +26,8 @@
 
 typedef struct s_job_t {
     struct s_job_t *next;
+    uint8_t *frame;                 //  WRITER_BATCH until decoded
+    size_t frame_size;
     writer_event_t ev;
 } s_job_t;
 
@@ -77,6 +79,7 @@ s_pop (s_queue_t *q)
 static void
 s_job_free (s_job_t *job)
 {
+    free (job->frame);
     storage_batch_destroy (&job->ev.batch);
     free (job->ev.stored);
     free (job);
@@ -171,10 +174,13 @@ s_run (void *arg)
             pthread_mutex_unlock (&self->mutex);
             if (!job)
                 break;
-            int rc;
+            job->ev.batch = storage_batch_new (job->frame, job->frame_size, &job->ev.result);
+            free (job->frame);
+            job->frame = NULL;
+            int rc = 0;
             int64_t tries = 0;
             bool draining = false;
-            for (;;) {
+            while (job->ev.batch) {
                 rc = storage_store (self->db, job->ev.batch, &job->ev.result);
                 if (rc != RC_RETRY)
                     break;
@@ -297,17 +303,21 @@ writer_fd (writer_t *self)
 }
 
 int
-writer_submit (writer_t *self, storage_batch_t **batch_p)
+writer_submit (writer_t *self, const uint8_t *data, size_t size)
 {
-    assert (self && batch_p && *batch_p);
+    assert (self && (data || size == 0));
     if (self->inflight >= self->inflight_max)
         return -1;
     s_job_t *job = calloc (1, sizeof *job);
     if (!job)
         abort ();
     job->ev.kind = WRITER_BATCH;
-    job->ev.batch = *batch_p;
-    *batch_p = NULL;
+    job->frame = malloc (size ? size : 1);
+    if (!job->frame)
+        abort ();
+    if (size)
+        memcpy (job->frame, data, size);
+    job->frame_size = size;
     self->inflight++;
     pthread_mutex_lock (&self->mutex);
     s_push (&self->todo, job);

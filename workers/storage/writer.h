@@ -2,22 +2,24 @@
 
     A COPY of a big batch, a lock wait or a slow disk can keep a transaction busy for seconds;
     on the worker loop's thread that would stop heartbeats and get the worker killed as hung
-    (docs/worker-runtime.md). So the storage worker runs its PostgreSQL work here, on one
-    thread that owns the libpq connection, and the loop only hands batches over and takes
-    results back:
+    (docs/worker-runtime.md). Validating a batch (a JSON parse per listing) is CPU work that,
+    on a loaded machine, can delay the loop past its heartbeat as well. So the storage worker
+    does both here, on one thread that owns the libpq connection, and the loop only hands
+    frames over and takes results back:
 
         loop thread                               writer thread (owns the db_t)
-        storage_intake -> writer_submit  ---->    storage_prepare (once, retried), then
-                                                  storage_stored_list (once); then per batch,
-                                                  in order: storage_store, retried every
-                                                  WRITER_RETRY_MS while the database is away
+        writer_submit (frame copied)     ---->    storage_prepare (once, retried), then
+                                                  storage_stored_list (once); then per frame,
+                                                  in order: storage_batch_new, storage_store
+                                                  (retried every WRITER_RETRY_MS while the
+                                                  database is away)
         writer_next <- (eventfd readable) <----   the result, with the batch handed back
         storage_account
 
     Bounded: at most inflight_max batches are between writer_submit and writer_next (queued,
     being stored, or done and not yet collected); writer_full says when to stop reading the
     PULL socket, so ZeroMQ's high-water marks push back on the scrapers and memory stays
-    bounded by inflight_max decoded batches.
+    bounded by inflight_max frames (and their decoded copies).
 
     Draining: after writer_drain, a batch that meets an unreachable database is tried once
     more and then handed back with RC_RETRY (not retried for ever), so a drain ends.
@@ -50,7 +52,8 @@ typedef enum {
 typedef struct {
     writer_event_kind_t kind;
     int rc;
-    //  WRITER_BATCH: the batch handed back (caller owns: storage_batch_destroy) and its result
+    //  WRITER_BATCH: the batch handed back (caller owns: storage_batch_destroy; NULL when the
+    //  frame did not decode: result says MALFORMED) and its result
     storage_batch_t *batch;
     storage_result_t result;
     //  WRITER_PREPARED, rc 0: zipcodes stored and not uploaded (caller owns: free; NULL when
@@ -77,9 +80,9 @@ void writer_destroy (writer_t **self_p, int64_t wait_ms);
 //  Readable when events are waiting (an eventfd; writer_next clears it).
 int writer_fd (writer_t *self);
 
-//  Hands a batch to the thread (takes ownership, nulls *batch_p). Returns 0, or -1 when
-//  inflight_max batches are already in flight (nothing taken).
-int writer_submit (writer_t *self, storage_batch_t **batch_p);
+//  Hands a received frame (copied) to the thread. Returns 0, or -1 when inflight_max
+//  batches are already in flight (nothing taken).
+int writer_submit (writer_t *self, const uint8_t *data, size_t size);
 
 //  True when writer_submit would refuse.
 bool writer_full (writer_t *self);
