@@ -273,6 +273,14 @@ s_child_add (sup_t *self, int spec, int index)
     return c;
 }
 
+//  READY and its last heartbeat reports a dependency outage (DEGRADED is READY for liveness:
+//  heartbeats still count and nothing restarts it; only readiness changes).
+static bool
+s_child_degraded (const s_child_t *c)
+{
+    return c->state == S_READY && c->have_hb && c->hb.state == PROTO_WORKER_DEGRADED;
+}
+
 static void
 s_child_forget_hb (s_child_t *c)
 {
@@ -826,10 +834,20 @@ s_on_heartbeats (sup_t *self)
             proto_heartbeat_free (&hb);
         }
         else {
+            bool was = s_child_degraded (c);
+            char was_reason [PROTO_HEARTBEAT_REASON_MAX + 1];
+            snprintf (was_reason, sizeof was_reason, "%s", c->hb.reason);
             s_child_forget_hb (c);
             c->hb = hb;
             c->have_hb = true;
             c->hb_at = clock_mono_ms ();
+            bool now = s_child_degraded (c);
+            if (now && (!was || strcmp (was_reason, c->hb.reason) != 0))
+                log_warn ("child_degraded", LS ("worker", c->id), LI ("child_pid", c->pid),
+                          LS ("reason", c->hb.reason));
+            else
+            if (was && !now)
+                log_info ("child_recovered", LS ("worker", c->id), LI ("child_pid", c->pid));
         }
         zmq_msg_close (&parts [0]);
         zmq_msg_close (&parts [1]);
@@ -871,6 +889,19 @@ s_status_reply (sup_t *self, proto_control_reply_t *reply)
            (int) getpid (), self->stopping ? "stopping" : "running",
            (long long) ((now - self->started_at) / 1000), self->nchildren,
            n < self->nchildren ? " (table truncated)" : "");
+    //  The status table's state column is the supervision state (READY): a dependency
+    //  outage is named in the header line, "; degraded: uploader.0 (s3: ...)", cut to fit.
+    size_t len = strlen (reply->message), room = sizeof reply->message;
+    const char *sep = "; degraded: ";
+    for (size_t i = 0; i < self->nchildren && len + 1 < room; i++) {
+        s_child_t *c = self->children [i];
+        if (!s_child_degraded (c))
+            continue;
+        int k = snprintf (reply->message + len, room - len, "%s%s (%s)", sep, c->id,
+                          c->hb.reason);
+        len = k < 0 || (size_t) k >= room - len ? room - 1 : len + (size_t) k;
+        sep = ", ";
+    }
 }
 
 //  "name" or "name.index": fills name and index (-1 for all instances). Returns 0 or -1.
@@ -1125,11 +1156,22 @@ s_http_readyz (sup_t *self, sup_http_reply_t *reply)
     s_buf_printf (&b, "false,\"not_ready\":[");
     for (size_t i = 0; i < self->nchildren; i++) {
         s_child_t *c = self->children [i];
-        if (!s_spec_required (self, c->spec) || c->state == S_READY)
+        if (!s_spec_required (self, c->spec) || (c->state == S_READY && !s_child_degraded (c)))
             continue;
         //  Worker ids are [A-Za-z0-9_-].digits and states fixed words: nothing to escape.
-        s_buf_printf (&b, "%s{\"worker\":\"%s\",\"state\":\"%s\"}", missing ? "," : "",
-                      c->id, s_state_lower [c->state]);
+        if (!s_child_degraded (c)) {
+            s_buf_printf (&b, "%s{\"worker\":\"%s\",\"state\":\"%s\"}", missing ? "," : "",
+                          c->id, s_state_lower [c->state]);
+            missing++;
+            continue;
+        }
+        //  The reason is printable ASCII (the heartbeat codec's rule): only '"' and '\\'
+        //  need escaping for JSON.
+        s_buf_printf (&b, "%s{\"worker\":\"%s\",\"state\":\"degraded\",\"reason\":\"",
+                      missing ? "," : "", c->id);
+        for (const char *p = c->hb.reason; *p; p++)
+            s_buf_printf (&b, "%s%c", *p == '"' || *p == '\\' ? "\\" : "", *p);
+        s_buf_printf (&b, "\"}");
         missing++;
     }
     s_buf_printf (&b, "]%s}\n", self->stopping ? ",\"stopping\":true" : "");
@@ -1188,12 +1230,15 @@ s_http_metrics (sup_t *self, sup_http_reply_t *reply)
         char index [16];
         s_fmt (index, sizeof index, "%d", c->index);
         metrics_label_t extra [2] = { { "worker", c->name }, { "instance", index } };
-        metrics_sample_t crow [3];
+        metrics_sample_t crow [4];
         size_t n = 0;
         s_row (&crow [n++], "zipmine_supervisor_restarts_total", METRICS_COUNTER,
                (double) c->restarts, "Restarts of this child (crash, timeout or operator)");
         s_row (&crow [n++], "zipmine_supervisor_child_ready", METRICS_GAUGE,
                c->state == S_READY ? 1.0 : 0.0, "1 when the child is READY");
+        s_row (&crow [n++], "zipmine_worker_degraded", METRICS_GAUGE,
+               s_child_degraded (c) ? 1.0 : 0.0,
+               "1 while the child is READY but reports a dependency outage (not ready)");
         if (c->hb_at)
             s_row (&crow [n++], "zipmine_supervisor_heartbeat_age_seconds", METRICS_GAUGE,
                    (double) (now - c->hb_at) / 1000.0,
@@ -1217,6 +1262,7 @@ s_http_metrics (sup_t *self, sup_http_reply_t *reply)
         for (size_t k = 0; k < c->hb.nmetrics; k++) {
             const proto_metric_t *m = &c->hb.metrics [k];
             if (strncmp (m->name, "zipmine_supervisor_", 19) == 0
+            ||  strcmp (m->name, "zipmine_worker_degraded") == 0
             ||  m->nlabels > METRICS_SAMPLE_LABELS_MAX) {
                 dropped++;
                 continue;

@@ -18,6 +18,9 @@
                         SIGKILL ends it
         hang:MS         ready, then after MS ms the loop blocks forever (heartbeats stop)
         slowdrain:MS    ready; on SIGTERM takes MS ms to drain, then exits 0
+        degradedfile:PATH  ready; while the file PATH exists the worker reports dependency
+                        "testdep" down with the file's first line as the reason
+                        (worker_degraded), recovered once it is gone
 
     e.g. ZM_TEST_MODE="normal,beta=exit100,alpha.1=crash:300".
     It also keeps one metric of its own, zipmine_testworker_ticks_total.                      */
@@ -94,6 +97,19 @@ s_tick (worker_t *w, void *arg)
     if (strcmp (t->mode, "readyfile") == 0 && worker_state (w) == WORKER_STARTING
     &&  access (t->path, F_OK) == 0)
         worker_ready (w);
+    if (strcmp (t->mode, "degradedfile") == 0) {
+        FILE *f = fopen (t->path, "r");
+        if (f) {
+            char line [512] = "";
+            if (!fgets (line, sizeof line, f))
+                line [0] = 0;
+            fclose (f);
+            line [strcspn (line, "\n")] = 0;
+            worker_degraded (w, "testdep", line);
+        }
+        else
+            worker_recovered (w, "testdep");
+    }
     if (strcmp (t->mode, "crashfile") == 0 && access (t->path, F_OK) == 0) {
         log_info ("testworker_crash", LS ("file", t->path));
         abort ();
@@ -154,7 +170,7 @@ main (int argc, char **argv)
 
     static const char *known [] = { "normal", "exit100", "exit1", "crash", "noready",
                                     "ignoreterm", "hang", "slowdrain", "slowready",
-                                    "readyfile", "crashfile" };
+                                    "readyfile", "crashfile", "degradedfile" };
     bool ok = false;
     for (size_t i = 0; i < sizeof known / sizeof known [0]; i++)
         ok = ok || strcmp (t.mode, known [i]) == 0;
