@@ -9,6 +9,9 @@
                  completion check and the digest of each zipcode.
       raw-copy   the same (listing_id, doc) rows with the db COPY helper straight into
                  miner_listings (another epoch), one COPY, one transaction: the floor.
+      raw-binary the same rows again (a third epoch) with COPY ... FROM STDIN (FORMAT binary)
+                 (doc sent as jsonb's binary form: version byte 1, then the text).
+    Also prints the storage process's peak RSS (VmHWM) and its CPU time.
 
     Usage: bench_storage [listings] [batch]   (defaults 100000, 500; needs ZM_TEST_PG_DSN;
     creates and drops zmbench_storage_<pid>).                                               */
@@ -30,6 +33,7 @@
 #define ZIPCODES 20
 #define E1 "2026-11-25T12-00-00"
 #define E2 "2026-11-25T16-00-00"
+#define E3 "2026-11-25T20-00-00"
 
 static void
 s_die (const char *what, db_t *db)
@@ -54,6 +58,42 @@ s_int (db_t *db, const char *sql)
         s_die (sql, db);
     db_result_destroy (&res);
     return v;
+}
+
+//  A /proc/<pid>/status field in kB (VmHWM: peak RSS), or -1.
+static long
+s_status_kb (pid_t pid, const char *field)
+{
+    char path [64], line [256];
+    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
+    FILE *f = fopen (path, "r");
+    long kb = -1;
+    size_t flen = strlen (field);
+    while (f && fgets (line, sizeof line, f))
+        if (strncmp (line, field, flen) == 0 && line [flen] == ':')
+            kb = atol (line + flen + 1);
+    if (f)
+        fclose (f);
+    return kb;
+}
+
+//  User + system CPU seconds of a process so far (/proc/<pid>/stat), or -1.
+static double
+s_cpu_s (pid_t pid)
+{
+    char path [64], buf [1024];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread (buf, 1, sizeof buf - 1, f);
+    fclose (f);
+    buf [n] = 0;
+    char *p = strrchr (buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double) (ut + st) / (double) sysconf (_SC_CLK_TCK);
 }
 
 static void
@@ -96,8 +136,8 @@ main (int argc, char **argv)
     db_t *db = db_new (mydsn, "bench", 5, 600000, err, sizeof err);
     if (db_migrate (db) != 0)
         s_die ("migrate", db);
-    const char *epochs [2] = { E1, E2 };
-    for (int e = 0; e < 2; e++) {
+    const char *epochs [3] = { E1, E2, E3 };
+    for (int e = 0; e < 3; e++) {
         s_exec (db, "INSERT INTO miner_epochs (epoch_id, nonce, epoch_start, epoch_end, "
                     "submission_deadline, target_listings, tolerance_percent, assignment) VALUES "
                     "($1, '0', now(), now(), now(), 0, 10, '{}')", DB_P (epochs [e]));
@@ -194,6 +234,8 @@ main (int argc, char **argv)
     }
     int64_t t_storage = clock_mono_ms () - t0;
     int64_t stored = s_int (db, "SELECT count(*) FROM miner_listings WHERE epoch_id = '" E1 "'");
+    long rss_kb = s_status_kb (pid, "VmHWM");
+    double cpu_s = s_cpu_s (pid);
     kill (pid, SIGTERM);
     waitpid (pid, NULL, 0);
     zsock_destroy (&push);
@@ -216,15 +258,50 @@ main (int argc, char **argv)
         s_die ("copy end", db);
     int64_t t_copy = clock_mono_ms () - t0;
 
+    //  raw binary COPY of the same rows
+    t0 = clock_mono_ms ();
+    if (db_begin (db) != 0
+    ||  db_copy_begin (db, "COPY miner_listings (epoch_id, zipcode, listing_id, doc) FROM STDIN "
+                           "(FORMAT binary)", true) != 0)
+        s_die ("binary copy begin", db);
+    char *jb = NULL;
+    size_t jb_cap = 0;
+    for (size_t i = 0; i < total; i++) {
+        char zip [6];
+        s_zip ((int) (i / per_zip), zip);
+        size_t dlen = strlen (docs [i]);
+        if (dlen + 1 > jb_cap) {
+            jb_cap = 2 * (dlen + 1);
+            jb = realloc (jb, jb_cap);
+            if (!jb)
+                abort ();
+        }
+        jb [0] = 1;                 //  jsonb binary format version
+        memcpy (jb + 1, docs [i], dlen);
+        const char *row [4] = { E3, zip, ids [i], jb };
+        size_t lens [4] = { strlen (E3), 5, strlen (ids [i]), dlen + 1 };
+        if (db_copy_row (db, 4, row, lens) != 0)
+            s_die ("binary copy row", db);
+    }
+    free (jb);
+    int64_t bcopied = 0;
+    if (db_copy_end (db, &bcopied) != 0 || db_commit (db) != 0)
+        s_die ("binary copy end", db);
+    int64_t t_bcopy = clock_mono_ms () - t0;
+
     double r_storage = (double) stored * 1000.0 / (double) (t_storage ? t_storage : 1);
     double r_copy = (double) copied * 1000.0 / (double) (t_copy ? t_copy : 1);
+    double r_bcopy = (double) bcopied * 1000.0 / (double) (t_bcopy ? t_bcopy : 1);
     printf ("bench_storage: %zu listings, %zu per batch, %zu batches, %.1f MiB of frames\n",
             total, per_batch, nbatches, (double) bytes / 1048576.0);
-    printf ("  storage   %8lld rows  %6lld ms  %10.0f listings/s\n", (long long) stored,
-            (long long) t_storage, r_storage);
-    printf ("  raw-copy  %8lld rows  %6lld ms  %10.0f rows/s\n", (long long) copied,
-            (long long) t_copy, r_copy);
-    printf ("  storage / raw-copy = %.2f\n", r_storage / r_copy);
+    printf ("  storage     %8lld rows  %6lld ms  %10.0f listings/s  (peak RSS %ld kB, CPU %.1f s)\n",
+            (long long) stored, (long long) t_storage, r_storage, rss_kb, cpu_s);
+    printf ("  raw-copy    %8lld rows  %6lld ms  %10.0f rows/s  (text format)\n",
+            (long long) copied, (long long) t_copy, r_copy);
+    printf ("  raw-binary  %8lld rows  %6lld ms  %10.0f rows/s  (FORMAT binary)\n",
+            (long long) bcopied, (long long) t_bcopy, r_bcopy);
+    printf ("  storage / raw-copy = %.2f, storage / raw-binary = %.2f\n", r_storage / r_copy,
+            r_storage / r_bcopy);
 
     for (size_t i = 0; i < nbatches; i++)
         msgpack_sbuffer_destroy (&frames [i]);
@@ -239,5 +316,6 @@ main (int argc, char **argv)
     db_destroy (&admin);
     free (mydsn);
     rmdir (run_dir);
-    return stored == (int64_t) total && copied == (int64_t) total ? 0 : 1;
+    return stored == (int64_t) total && copied == (int64_t) total
+        && bcopied == (int64_t) total ? 0 : 1;
 }
