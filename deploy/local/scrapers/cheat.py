@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""A dishonest external scraper for the local network (python3 standard library only).
+
+It scrapes the world as the honest example scraper does (it loads
+examples/scrapers/world_scraper.py and uses its fetch), streaming as it goes, and cheats on
+what it sends, so that a dishonest miner really submits an object of the right size that
+only validation can catch:
+
+    scraper.kind    = command
+    scraper.command = python3 deploy/local/scrapers/cheat.py MODE WORLD_URL LEDGER
+
+MODE
+  fabricate   every listing's price is multiplied by 3 (still a "reasonable" price, the
+              count is right, every field is there): tier 1 and tier 2 pass, tier 3's spot
+              checks find the price more than 5 % off the property source, so tier 3 fails
+              with "verified 0 of k".
+  pad         the listings are sent, then 10 % more copies of them under new ids (same
+              address and price, so storage keeps them as different properties): the count
+              stays inside tier 1's +15 % band, tier 2's duplicate rate (> 0.05) fails with
+              "duplicates".
+
+LEDGER is a file to which one line "zipcode mode listings" is appended per task, so the
+operator (and tests/integration/test_network_e2e.sh) know exactly where this miner cheated.
+The request/response contract is the one of docs/miner-guide.md ("Plugging in your scraper").
+"""
+import importlib.util
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HONEST = os.path.normpath(os.path.join(HERE, "..", "..", "..", "examples", "scrapers", "world_scraper.py"))
+PAD_ID_OFFSET = 900000000
+
+
+def log(msg):
+    print("cheat: " + msg, file=sys.stderr, flush=True)
+
+
+def load_honest():
+    sys.dont_write_bytecode = True      # leave no __pycache__ in examples/
+    spec = importlib.util.spec_from_file_location("world_scraper", HONEST)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def emit(doc):
+    sys.stdout.write(json.dumps(doc, separators=(",", ":")) + "\n")
+
+
+def main():
+    if len(sys.argv) != 4 or sys.argv[1] not in ("fabricate", "pad"):
+        log("usage: cheat.py fabricate|pad WORLD_URL LEDGER")
+        return 2
+    mode, world, ledger = sys.argv[1], sys.argv[2].rstrip("/"), sys.argv[3]
+    honest = load_honest()
+    request = json.loads(sys.stdin.readline())
+    zipcode = request["zipcode"]
+    target = int(request["target_count"])
+    deadline = time.monotonic() + max(1.0, float(request.get("timeout", 60)) - 2.0)
+    # the honest scraping, as examples/scrapers/world_scraper.py does it, listing by listing
+    sent, page, kept = 0, 1, []
+    while sent < target:
+        url = "%s/zipcode/%s/listings?page=%d&page_size=%d" % (world, zipcode, page, honest.PAGE_SIZE)
+        doc = honest.fetch(url, deadline)
+        listings = doc.get("listings") or []
+        for listing in listings[:target - sent]:
+            listing["scraped_timestamp"] = honest.now_iso()
+            if mode == "fabricate" and isinstance(listing.get("price"), (int, float)):
+                listing["price"] = int(listing["price"] * 3)
+            if mode == "pad" and len(kept) < max(1, target // 10):
+                kept.append(dict(listing))
+            emit(listing)
+            sent += 1
+        sys.stdout.flush()
+        total = doc.get("total")
+        if not listings or (isinstance(total, int) and page * honest.PAGE_SIZE >= total):
+            break
+        page += 1
+    if not sent:
+        log("zipcode %s: no listings" % zipcode)
+        return 1
+    # the cheat of "pad": the same properties again under new ids (same address and price)
+    for i, copy in enumerate(kept):
+        if isinstance(copy.get("zpid"), int):
+            copy["zpid"] += PAD_ID_OFFSET
+        if isinstance(copy.get("mls_id"), str):
+            copy["mls_id"] = "PAD%d-%s" % (i, copy["mls_id"])
+        emit(copy)
+    sys.stdout.flush()
+    with open(ledger, "a") as f:
+        f.write("%s %s %d\n" % (zipcode, mode, sent + len(kept)))
+    log("zipcode %s: %s, %d listings (%d scraped)" % (zipcode, mode, sent + len(kept), sent))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (TimeoutError, LookupError, ValueError, KeyError, OSError) as e:
+        log("failed: %s" % e)
+        sys.exit(1)
