@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kill -9 equivalence of a whole validator node (issue 6).
 #
-# One generated epoch (6 miners x 25 zipcodes, ~20 % bad submissions: fabricated prices,
+# One generated epoch (5 miners x 12 zipcodes of ~130 expected listings, ~20 % bad submissions: fabricated prices,
 # short counts, duplicated listings) on the real coordinator, world and S3 server.
 #   A: a validator node runs undisturbed: consensus hash H and weights W.
 #      Every submission it judged failed exactly at the tier its kind was built to fail
@@ -27,8 +27,8 @@ vn_init vkill
 bucket="zm-vkill-$$"
 vn_keys vala valb
 vn_world w 46
-vn_coordinator 6 20 1400
-vn_generate w --bucket "$bucket" --miners 6 --bad-pct 20 --seed "$seed" --min-left-s 12
+vn_coordinator 5 20 1400 12
+vn_generate w --bucket "$bucket" --miners 5 --bad-pct 20 --seed "$seed" --min-left-s 12
 echo "generated: $(cat "$T/gen.json")"
 
 # A: undisturbed, started before the deadline.
@@ -38,7 +38,7 @@ vn_wait_weights vala 150 || fail "A wrote no weights in 150 s"
 a_ms=$(( $(now_ms) - a0 ))
 H=$(vn_hash vala)
 vn_weights vala > "$T/wa"
-echo "A: weights after ${a_ms} ms from its start (deadline $(( VN_DEADLINE * 1000 - a0 )) ms after it), hash $H, $(wc -l < "$T/wa") miners weighted, verdict $(vn_verdict vala)"
+echo "A: weights ${a_ms} ms after its start (the deadline was $(( VN_DEADLINE * 1000 - a0 )) ms after the start), hash $H, $(wc -l < "$T/wa") miners weighted, verdict $(vn_verdict vala)"
 [ -n "$H" ] || fail "A stored no hash"
 [ -s "$T/wa" ] || fail "A stored no weights"
 [ "$(vn_verdict vala)" = "PERFECT 1/1 " ] || fail "A's verdict: $(vn_verdict vala)"
@@ -80,10 +80,10 @@ for entry in "${sched[@]}"; do
     pid=""
     for _ in $(seq 1 50); do      # a worker still in backoff from an earlier kill has no pid
         pid=$(vn_child_pid valb "$w")
-        [ -n "$pid" ] && [ "$pid" != "-" ] && break
+        [ -n "$pid" ] && break
         sleep 0.1
     done
-    [ -n "$pid" ] && [ "$pid" != "-" ] || fail "no pid for $w"
+    [ -n "$pid" ] || fail "no pid for $w"
     [ -s "$T/valb.weights.json" ] && fail "B had written its weights before the kill of $w"
     progress=$(vn_sql valb "SELECT (SELECT count (*) FROM validator_submissions WHERE epoch_id = '$VN_EPOCH'),
                                    (SELECT count (*) FROM validator_tier_results WHERE epoch_id = '$VN_EPOCH'),
@@ -94,8 +94,7 @@ done
 vn_wait_weights valb 180 || fail "B wrote no weights in 180 s"
 echo "B: weights after $(( $(now_ms) - b0 )) ms"
 for w in "${workers[@]}"; do
-    r=$("$BIN/zipminectl" --run.dir "$T/run" --node.name valb --timeout 3000 status 2>/dev/null \
-        | awk -v id="$w" '$1 == id { print $4 }')
+    r=$(vn_child_restarts valb "$w")
     [ "${r:-0}" -ge 1 ] 2>/dev/null || fail "$w of B was not restarted (restarts: ${r:-?})"
 done
 HB=$(vn_hash valb)

@@ -6,7 +6,7 @@
 #   vn_init TAG               checks binaries and services, makes $T, sets the exit trap
 #   vn_keys NAME...           development validator wallets in $T/wallets; VN_HK[NAME] = SS58
 #   vn_world NAME SEED        a world on a free port; VN_WORLD[NAME] = its URL
-#   vn_coordinator MINERS EPOCH_S TARGET
+#   vn_coordinator MINERS EPOCH_S TARGET [ZIPCODES]
 #                             metagraph (MINERS generated miners + every vn_keys hotkey),
 #                             its own database, the coordinator on a free port (VN_COORD)
 #   vn_generate WORLD ARGS... bench_gen_submissions generate against the coordinator and
@@ -20,7 +20,8 @@
 #   vn_wait_weights NAME SEC  waits for the node's weights file; 1 on timeout
 #   vn_sql NAME SQL           one query against the node's database (psql -At)
 #   vn_hash NAME / vn_weights NAME / vn_verdict NAME   the epoch's stored results
-#   vn_child_pid NAME WORKER.INDEX    pid of a child from `zipminectl status`
+#   vn_child_pid NAME WORKER.INDEX    pid of a running child (from /proc)
+#   vn_child_restarts NAME WORKER.INDEX   its restarts (zipminectl status)
 #   vn_stop NAME              SIGTERM, waits (30 s), SIGKILL
 #   fail MSG                  prints the logs' tails and exits 1
 set -u
@@ -133,7 +134,7 @@ vn_world () {
     vn_wait_http "${VN_WORLD[$name]}/healthz" 30 || fail "world $name did not answer"
 }
 
-vn_coordinator () {     # miners epoch_s target
+vn_coordinator () {     # miners epoch_s target [zipcodes]
     local miners=$1 port db args=() n
     VN_EPOCH_S=$2
     for n in "${!VN_HK[@]}"; do args+=(--validator "${VN_HK[$n]}"); done
@@ -143,7 +144,8 @@ vn_coordinator () {     # miners epoch_s target
     port=$(vn_free_port)
     ZM_DB_DSN="$ZM_TEST_PG_DSN dbname=$db" ZM_COORDINATOR_METAGRAPH="$T/metagraph.json" \
     ZM_COORDINATOR_PORT=$port ZM_COORDINATOR_EPOCH_S=$VN_EPOCH_S \
-    ZM_COORDINATOR_TARGET_LISTINGS=$3 ZM_COORDINATOR_RATE_ASSIGNMENTS=600 \
+    ZM_COORDINATOR_TARGET_LISTINGS=$3 ZM_COORDINATOR_ZIPCODES=${4:-25} \
+    ZM_COORDINATOR_RATE_ASSIGNMENTS=600 \
     ZM_S3_ENDPOINT="$ZM_TEST_S3_ENDPOINT" ZM_S3_REGION="$ZM_TEST_S3_REGION" \
     ZM_S3_BUCKET="${ZM_TEST_S3_BUCKET:-zipmine}" ZM_S3_ACCESS_KEY="$ZM_TEST_S3_ACCESS_KEY" \
     ZM_S3_SECRET_KEY="$ZM_TEST_S3_SECRET_KEY" \
@@ -219,9 +221,23 @@ vn_verdict () {
                    FROM validator_consensus_verdicts WHERE epoch_id = '$VN_EPOCH'"
 }
 
+# The pid of a running child, read from /proc (zipminectl under ASan on a loaded machine can
+# take seconds, which would smear a kill schedule): the supervisor's child whose executable
+# is WORKER and whose ZM_WORKER_INDEX is INDEX. Empty while the child is down or in backoff.
 vn_child_pid () {   # name worker.index
-    "$BIN/zipminectl" --run.dir "$T/run" --node.name "$1" --timeout 3000 status 2>/dev/null \
-        | awk -v id="$2" '$1 == id { print $2 }'
+    local sup=${VN_PID[$1]} want=${2%.*} index=${2##*.} p
+    for p in $(cat /proc/"$sup"/task/*/children 2>/dev/null); do
+        [ "$(cat /proc/"$p"/comm 2>/dev/null)" = "$want" ] || continue
+        tr '\0' '\n' < /proc/"$p"/environ 2>/dev/null | grep -qx "ZM_WORKER_INDEX=$index" \
+            && { echo "$p"; return 0; }
+    done
+    return 0
+}
+
+# Restart count of a child from `zipminectl status`.
+vn_child_restarts () {  # name worker.index
+    "$BIN/zipminectl" --run.dir "$T/run" --node.name "$1" --timeout 5000 status 2>/dev/null \
+        | awk -v id="$2" '$1 == id { print $4 }'
 }
 
 vn_stop () {

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# A misconfigured validator among three (issue 6), on one generated epoch (4 miners x 12
+# zipcodes, ~20 % bad submissions) written to two buckets, so the two groups of three
+# validators below each see only their own group's results.
+#
+#   agree:  three validator nodes (own databases and hotkeys) on bucket 1, all configured
+#           alike: the same hash everywhere, and each records PERFECT 3/3 with no outlier.
+#   misconfig: three validator nodes on bucket 2, one of which checks tier 3 against the
+#           wrong property source (a world with another seed: its prices, types and beds
+#           differ, as a validator pointed at a stale or foreign source would see them), so
+#           its tier-3 verdicts and scores differ. 2 of 3 agree = 67 % < 90 %, so by the rules
+#           every node records FAILED 2/3; both honest nodes name the misconfigured
+#           validator's hotkey as the only outlier (and stored its hash as a peer's), and the
+#           misconfigured node names itself. Every node's weights are its own scores
+#           (the verdict is reported, not acted on).
+set -u
+here=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/lib/validator-node.sh
+. "$here/tests/lib/validator-node.sh"
+
+vn_init vmisc
+b1="zm-vmisc1-$$"
+b2="zm-vmisc2-$$"
+vn_keys ok1 ok2 ok3 hon1 hon2 wrong
+vn_world w 46
+vn_world stale 47
+vn_coordinator 4 20 1400 12
+vn_generate w --bucket "$b1" --bucket "$b2" --miners 4 --bad-pct 20 --seed 7 --min-left-s 12
+echo "generated: $(cat "$T/gen.json")"
+
+# Every node of a group must have published before any reads its peers: the verdict delay
+# covers the spread of the three nodes' scoring times on a loaded machine.
+VN_VERDICT_DELAY_MS=20000
+
+check_group () {    # expected-verdict-lines... are checked by the caller; prints a summary
+    local n
+    for n in "$@"; do
+        vn_wait_weights "$n" 200 || fail "$n wrote no weights"
+    done
+    for n in "$@"; do
+        echo "  $n (${VN_HK[$n]}): hash $(vn_hash "$n") verdict '$(vn_verdict "$n")'"
+    done
+}
+
+echo "agree: three alike on $b1"
+for n in ok1 ok2 ok3; do vn_validator "$n" "$b1" w; done
+check_group ok1 ok2 ok3
+H=$(vn_hash ok1)
+[ -n "$H" ] || fail "ok1 stored no hash"
+for n in ok1 ok2 ok3; do
+    [ "$(vn_hash "$n")" = "$H" ] || fail "$n's hash differs from ok1's"
+    [ "$(vn_verdict "$n")" = "PERFECT 3/3 " ] || fail "$n's verdict: $(vn_verdict "$n")"
+    [ "$(vn_sql "$n" "SELECT count (*) FROM validator_consensus_hashes WHERE epoch_id = '$VN_EPOCH' AND consensus_hash = '$H'")" = 3 ] \
+        || fail "$n did not record three equal hashes"
+done
+for n in ok1 ok2 ok3; do vn_stop "$n"; done
+
+echo "misconfig: two honest and one with tier3.source.url on a world of seed 47, on $b2"
+vn_validator hon1 "$b2" w
+vn_validator hon2 "$b2" w
+vn_validator wrong "$b2" stale
+check_group hon1 hon2 wrong
+HH=$(vn_hash hon1)
+HW=$(vn_hash wrong)
+[ "$HH" = "$H" ] || fail "the honest hash on bucket 2 differs from bucket 1's (same epoch, same submissions)"
+[ "$(vn_hash hon2)" = "$HH" ] || fail "hon2's hash differs from hon1's"
+[ -n "$HW" ] && [ "$HW" != "$HH" ] || fail "the misconfigured validator's hash equals the honest one"
+# It failed honest submissions at tier 3 that the honest validators passed.
+wrong_t3=$(vn_sql wrong "SELECT count (*) FROM validator_tier_results WHERE epoch_id = '$VN_EPOCH' AND tier = 3 AND passed = false")
+hon_t3=$(vn_sql hon1 "SELECT count (*) FROM validator_tier_results WHERE epoch_id = '$VN_EPOCH' AND tier = 3 AND passed = false")
+echo "  tier-3 failures: honest $hon_t3, misconfigured $wrong_t3"
+[ "$wrong_t3" -gt "$hon_t3" ] || fail "the misconfigured validator did not fail more at tier 3"
+for n in hon1 hon2; do
+    v=$(vn_verdict "$n")
+    [ "$v" = "FAILED 2/3 ${VN_HK[wrong]}" ] || fail "$n's verdict: '$v' (want FAILED 2/3 ${VN_HK[wrong]})"
+    [ "$(vn_sql "$n" "SELECT consensus_hash FROM validator_consensus_hashes WHERE epoch_id = '$VN_EPOCH' AND validator_hotkey = '${VN_HK[wrong]}' AND NOT is_self")" = "$HW" ] \
+        || fail "$n did not store the misconfigured validator's hash"
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["verdict"]=="FAILED" and d["consensus_hash"]==sys.argv[2], d' \
+        "$T/$n.weights.json" "$HH" || fail "$n's weights file"
+done
+v=$(vn_verdict wrong)
+[ "$v" = "FAILED 2/3 ${VN_HK[wrong]}" ] || fail "the misconfigured node's verdict: '$v' (want itself named)"
+# Weights are each node's own scores, whatever the verdict.
+vn_weights hon1 > "$T/w1"
+vn_weights hon2 > "$T/w2"
+vn_weights wrong > "$T/ww"
+cmp -s "$T/w1" "$T/w2" || fail "the honest nodes' weights differ"
+cmp -s "$T/w1" "$T/ww" && fail "the misconfigured node's weights equal the honest ones"
+for n in hon1 hon2 wrong; do vn_stop "$n"; done
+echo "PASS: PERFECT 3/3 when alike; FAILED 2/3 with ${VN_HK[wrong]} named by both honest nodes and by itself"
