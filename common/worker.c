@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/rc.h"
+#include "common/strbuf.h"
 #include "common/zmqx.h"
 #include "proto/control.h"
 #include "proto/heartbeat.h"
@@ -43,8 +44,9 @@
 #define WORKER_CONTROL_BURST 16
 //  Messages a socket reader is given per iteration before the loop moves on.
 #define WORKER_READER_BURST 64
-//  Longest reason kept per dependency (the heartbeat reason is cut to the codec's bound).
-#define WORKER_DEP_REASON_MAX 160
+//  Longest reason kept per dependency (the heartbeat reason, "<dependency>: <reason>", is
+//  cut to the codec's bound).
+#define WORKER_DEP_REASON_MAX PROTO_HEARTBEAT_REASON_MAX
 
 typedef struct {
     char name [WORKER_DEPENDENCY_NAME_MAX + 1];
@@ -637,9 +639,15 @@ s_degraded_reason (worker_t *self)
     char more [32] = "";
     if (self->ndown > 1)
         snprintf (more, sizeof more, " (+%zu more)", self->ndown - 1);
-    size_t room = sizeof self->degraded_reason - strlen (more);
-    snprintf (self->degraded_reason, room, "%s: %s", oldest->name, oldest->reason);
-    strcat (self->degraded_reason, more);
+    //  "<name>: <reason>" cut so that the count still fits within the codec's bound.
+    strbuf_t b = STRBUF_INIT;
+    strbuf_addf (&b, "%s: %s", oldest->name, oldest->reason);
+    size_t keep = sizeof self->degraded_reason - 1 - strlen (more);
+    if (b.len > keep)
+        b.len = keep;
+    memcpy (self->degraded_reason, b.data, b.len);
+    memcpy (self->degraded_reason + b.len, more, strlen (more) + 1);
+    strbuf_reset (&b);
 }
 
 void

@@ -142,9 +142,16 @@ s_poll (assigner_t *self)
         const char *body = http_response_body (resp, &len);
         assign_doc_t doc;
         char err [256];
-        if (assign_doc_parse (body, len, &doc, err, sizeof err) != 0)
+        if (assign_doc_parse (body, len, &doc, err, sizeof err) != 0) {
             log_error ("assignment_malformed", LS ("reason", err));
+            char why [320];
+            snprintf (why, sizeof why, "malformed assignment: %s", err);
+            worker_degraded (self->worker, "coordinator", why);
+        }
         else {
+            //  The coordinator answered with a usable assignment: it is up, whatever the
+            //  database does with it next.
+            worker_recovered (self->worker, "coordinator");
             bool is_new = false;
             int drc = s_record (self, &doc, body, &is_new);
             if (drc == 0) {
@@ -167,6 +174,19 @@ s_poll (assigner_t *self)
     else {
         log_warn ("assignment_poll_failed", LI ("status", status),
                   LS ("error", rc != 0 ? http_error (self->http) : "unexpected status"));
+        //  A 429 is our own pacing, not an outage; anything else leaves the node without a
+        //  fresh assignment (the cached epoch keeps it working meanwhile).
+        if (status != 429) {
+            //  http_error names the method and URL without its query (no hotkey or
+            //  signature: the reason is served on /readyz).
+            char why [320];
+            if (rc != 0)
+                snprintf (why, sizeof why, "%s", http_error (self->http));
+            else
+                snprintf (why, sizeof why, "GET /api/v1/zipcode-assignments/current: HTTP %ld",
+                          status);
+            worker_degraded (self->worker, "coordinator", why);
+        }
         const char *ra = (status == 429 && resp) ? http_response_header (resp, "Retry-After")
                                                  : NULL;
         if (ra) {
@@ -509,7 +529,10 @@ assigner_new (worker_t *worker, bool *config_error)
         goto fail;
     http_set_cancel (self->http, s_cancelled, self);
     int64_t base = cfg->assigner_poll_ms < 1000 ? cfg->assigner_poll_ms : 1000;
-    int64_t cap = cfg->assigner_poll_ms > 60000 ? cfg->assigner_poll_ms : 60000;
+    //  Capped at 15 s (or the poll interval, if longer): a coordinator back from an outage
+    //  is seen, and the node ready again, within 15 s; 4 polls a minute stay well inside
+    //  the coordinator's 10/min.
+    int64_t cap = cfg->assigner_poll_ms > 15000 ? cfg->assigner_poll_ms : 15000;
     backoff_init (&self->backoff, base, cap, 0);
     zmqx_opts_t opts = zmqx_opts_default ();
     opts.sndtimeo_ms = 0;

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The assigner reports a coordinator outage as readiness, not liveness (issue 5): a node
+# running the assigner under zipmined, against a real coordinator run by the test.
+#   - coordinator up: the epoch is recorded, /readyz 200;
+#   - coordinator killed: /readyz 503 with
+#     {"worker":"assigner.0","state":"degraded","reason":"coordinator: GET http://...: Failed to connect ..."},
+#     /livez 200, the assigner is not restarted, zipmine_worker_degraded{worker="assigner"} 1;
+#   - coordinator back on the same port: /readyz 200 again within the poll backoff cap (15 s),
+#     and the assigner logged worker_degraded / worker_recovered for "coordinator".
+set -euo pipefail
+BUILD=${ZM_BUILD_DIR:?ZM_BUILD_DIR not set}
+BIN=$BUILD/bin
+: "${ZM_TEST_PG_DSN:?ZM_TEST_PG_DSN not set: run tests/run or source tests/services env}"
+for b in zipmined zipminectl zipmine-keys coordinator assigner; do
+    [ -x "$BIN/$b" ] || { echo "FAIL: $BIN/$b not built"; exit 1; }
+done
+command -v psql >/dev/null || { echo "FAIL: psql is required"; exit 1; }
+command -v curl >/dev/null || { echo "FAIL: curl is required"; exit 1; }
+
+T=$(mktemp -d /tmp/zm-asgdeg-XXXXXX)
+DB=zmtest_asgdeg_$$
+SUP=""
+COORD=""
+cleanup () {
+    [ -n "$SUP" ] && kill -KILL "$SUP" 2>/dev/null || true
+    [ -n "$COORD" ] && kill -KILL "$COORD" 2>/dev/null || true
+    psql "$ZM_TEST_PG_DSN" -qc "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
+    if [ -n "${ZM_KEEP:-}" ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+fail () {
+    echo "FAIL: $*" >&2
+    tail -n 40 "$T/log" >&2 || true
+    exit 1
+}
+now_ms () { date +%s%3N; }
+wait_until () {
+    local until=$(( $(now_ms) + $1 )); shift
+    while ! "$@"; do
+        [ "$(now_ms)" -lt "$until" ] || return 1
+        sleep 0.1
+    done
+}
+q () { psql "$ZM_TEST_PG_DSN dbname=$DB" -XAtqc "$1"; }
+
+psql "$ZM_TEST_PG_DSN" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE $DB"
+hotkey=$("$BIN/zipmine-keys" dev asg-degraded --wallet.path "$T/w" --wallet.name m \
+         --wallet.hotkey default | grep -o '5[1-9A-HJ-NP-Za-km-z]\{47\}' | head -n 1)
+[ -n "$hotkey" ] || fail "no dev hotkey"
+echo "{\"hotkeys\":[{\"hotkey\":\"$hotkey\",\"role\":\"miner\"}]}" > "$T/metagraph.json"
+cport=$(python3 -c 'import socket
+s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+start_coordinator () {
+    ZM_DB_DSN="$ZM_TEST_PG_DSN dbname=$DB" ZM_RUN_DIR="$T/crun" ZM_NODE_NAME=c1 \
+    ZM_COORDINATOR_METAGRAPH="$T/metagraph.json" ZM_COORDINATOR_PORT=$cport \
+    ZM_COORDINATOR_ZIPCODES=3 ZM_COORDINATOR_EPOCH_S=86400 \
+    ZM_COORDINATOR_RATE_ASSIGNMENTS=1000 \
+        "$BIN/coordinator" >> "$T/coord.log" 2>&1 &
+    COORD=$!
+    wait_until 30000 curl -fs -o /dev/null --max-time 1 "http://127.0.0.1:$cport/healthcheck" \
+        || fail "coordinator did not start"
+}
+start_coordinator
+
+export ZM_DB_DSN="$ZM_TEST_PG_DSN dbname=$DB" ZM_RUN_DIR="$T/run" ZM_NODE_NAME=an ZM_HTTP_PORT=0
+export ZM_WORKERS="assigner"
+export ZM_COORDINATOR_URL=http://127.0.0.1:$cport
+export ZM_WALLET_PATH="$T/w" ZM_WALLET_NAME=m ZM_WALLET_HOTKEY=default
+export ZM_ASSIGNER_POLL_MS=1000
+"$BIN/zipmined" --heartbeat.ms 500 > "$T/log" 2>&1 &
+SUP=$!
+wait_until 15000 test -s "$T/run/an/http.port" || fail "zipmined did not start"
+URL="http://127.0.0.1:$(cat "$T/run/an/http.port")"
+readyz_is () { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$URL/readyz")" = "$1" ]; }
+recorded () { [ "$(q 'SELECT count(*) FROM miner_epochs' 2>/dev/null)" = 1 ]; }
+
+wait_until 60000 recorded || fail "no epoch recorded"
+wait_until 10000 readyz_is 200 || fail "/readyz not 200 with the coordinator up: $(curl -s "$URL/readyz")"
+apid=$(pgrep -P "$SUP" -x assigner || true)
+[ -n "$apid" ] || fail "no assigner child"
+
+# Outage.
+kill -KILL "$COORD"; wait "$COORD" 2>/dev/null || true; COORD=""
+t0=$(now_ms)
+wait_until 20000 readyz_is 503 || fail "/readyz never 503 with the coordinator down"
+echo "/readyz 503 $(( $(now_ms) - t0 )) ms after the coordinator died"
+curl -s --max-time 3 "$URL/readyz" > "$T/readyz"
+echo "/readyz: $(cat "$T/readyz")"
+python3 -c '
+import json, sys
+d = json.load (open (sys.argv [1]))
+assert d["ready"] is False, d
+assert len (d["not_ready"]) == 1, d
+w = d["not_ready"][0]
+assert w["worker"] == "assigner.0" and w["state"] == "degraded", w
+want = "coordinator: GET http://127.0.0.1:%s/api/v1/zipcode-assignments/current: " % sys.argv [2]
+assert w["reason"].startswith (want) and len (w["reason"]) > len (want), w
+' "$T/readyz" "$cport" || fail "/readyz body during the outage"
+grep -q "$hotkey" "$T/readyz" && fail "the hotkey leaked into /readyz"
+[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$URL/livez")" = 200 ] || fail "/livez"
+curl -s --max-time 3 "$URL/metrics" | grep -qF 'zipmine_worker_degraded{worker="assigner",instance="0"} 1' \
+    || fail "zipmine_worker_degraded not 1"
+"$BIN/zipminectl" --run.dir "$T/run" --node.name an status | tee "$T/status" | head -1
+grep -qF 'degraded: assigner.0 (coordinator: GET http://127.0.0.1:' "$T/status" \
+    || fail "zipminectl status does not name the outage"
+sleep 5
+readyz_is 503 || fail "/readyz not 503 while the coordinator is still down"
+[ "$(pgrep -P "$SUP" -x assigner || true)" = "$apid" ] || fail "the assigner was restarted"
+
+# Recovery.
+start_coordinator
+t1=$(now_ms)
+wait_until 25000 readyz_is 200 || fail "/readyz never 200 after the coordinator came back: $(curl -s "$URL/readyz")"
+echo "/readyz 200 $(( $(now_ms) - t1 )) ms after the coordinator came back"
+curl -s --max-time 3 "$URL/metrics" > "$T/metrics"
+grep -qF 'zipmine_worker_degraded{worker="assigner",instance="0"} 0' "$T/metrics" \
+    || fail "zipmine_worker_degraded not 0 after recovery: $(grep degraded "$T/metrics")"
+grep -q '"event":"worker_degraded".*"dependency":"coordinator"' "$T/log" || fail "no worker_degraded event"
+grep -q '"event":"worker_recovered".*"dependency":"coordinator"' "$T/log" || fail "no worker_recovered event"
+[ "$(pgrep -P "$SUP" -x assigner || true)" = "$apid" ] || fail "the assigner was restarted"
+
+kill "$SUP"
+wait "$SUP" || fail "zipmined exit $?"
+SUP=""
+kill "$COORD"; wait "$COORD" 2>/dev/null || true; COORD=""
+echo PASS
