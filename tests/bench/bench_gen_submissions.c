@@ -7,7 +7,7 @@
 
         bench_gen_submissions generate --coordinator URL --world URL --bucket B [--bucket B2]
                 [--epoch-s S] [--miners N] [--bad-pct P] [--seed X] [--threads T]
-                [--min-left-s L] [--margin-s M] [--manifest FILE]
+                [--min-left-s L] [--margin-s M] [--manifest FILE] [--epoch-file FILE]
             S3 from the environment (ZM_TEST_S3_ENDPOINT, _REGION, _ACCESS_KEY, _SECRET_KEY).
             1. Asks the coordinator for the current epoch (signed as gen-miner-000, which the
                metagraph above lists). With fewer than L seconds (default 10) left before the
@@ -26,7 +26,9 @@
             4. The objects are PUT in a seeded random order by T threads (default 8), released
                evenly over the time left minus M seconds (default 3), so LastModified (one
                second resolution) differs from object to object. Each object goes to every
-               bucket given (the same epoch for separate validator groups).
+               bucket given (the same epoch for separate validator groups). The epoch file,
+            written (and renamed into place) as soon as the epoch is chosen, holds
+            "epochId deadline_unix_s": a validator can be started during the upload.
             Prints one JSON line: epoch, nonce, deadline (unix s), objects, bad, bytes,
             put_s, finished_before_deadline_s. Exit 0 when every PUT succeeded before the
             deadline, 1 otherwise. The manifest has one line per object:
@@ -80,7 +82,7 @@ typedef struct {
 
 typedef struct {
     //  options
-    const char *coordinator, *world, *manifest;
+    const char *coordinator, *world, *manifest, *epoch_file;
     const char *buckets [GEN_BUCKETS_MAX];
     int nbuckets;
     int64_t epoch_s, min_left_s, margin_s;
@@ -121,7 +123,7 @@ s_usage (void)
                      "       bench_gen_submissions generate --coordinator URL --world URL "
                      "--bucket B [--bucket B2] [--epoch-s S] [--miners N] [--bad-pct P] "
                      "[--seed X] [--threads T] [--min-left-s L] [--margin-s M] "
-                     "[--manifest FILE]\n");
+                     "[--manifest FILE] [--epoch-file FILE]\n");
     return 2;
 }
 
@@ -389,6 +391,23 @@ s_uploader (void *arg)
     return NULL;
 }
 
+//  "epochId deadline" to a temporary file renamed into place, so a reader never sees half.
+static int
+s_write_epoch_file (gen_t *self)
+{
+    char tmp [1024];
+    snprintf (tmp, sizeof tmp, "%s.tmp", self->epoch_file);
+    FILE *f = fopen (tmp, "w");
+    if (!f)
+        return -1;
+    fprintf (f, "%s %lld\n", self->epoch, (long long) self->deadline);
+    if (fclose (f) != 0 || rename (tmp, self->epoch_file) != 0) {
+        fprintf (stderr, "gen: cannot write %s\n", self->epoch_file);
+        return -1;
+    }
+    return 0;
+}
+
 //  Decides every job (kind, count, key, order, release time).
 static int
 s_plan (gen_t *self, int64_t spread_ms)
@@ -460,6 +479,7 @@ s_generate (int argc, char **argv)
         if (!strcmp (a, "--coordinator"))       self->coordinator = v;
         else if (!strcmp (a, "--world"))        self->world = v;
         else if (!strcmp (a, "--manifest"))     self->manifest = v;
+        else if (!strcmp (a, "--epoch-file"))   self->epoch_file = v;
         else if (!strcmp (a, "--bucket") && self->nbuckets < GEN_BUCKETS_MAX)
                                                 self->buckets [self->nbuckets++] = v;
         else if (!strcmp (a, "--epoch-s"))      self->epoch_s = atoll (v);
@@ -510,6 +530,8 @@ s_generate (int argc, char **argv)
             goto done;
         }
     if (s_take_epoch (self, http) != 0)
+        goto done;
+    if (self->epoch_file && s_write_epoch_file (self) != 0)
         goto done;
     int64_t t_world = clock_mono_ms ();
     for (size_t i = 0; i < self->nzips; i++)
