@@ -29,6 +29,7 @@
 #include "common/zmqx.h"
 #include "proto/heartbeat.h"
 #include "proto/scrape_task.h"
+#include "tests/bench/bench_proc.h"
 
 #include <libgen.h>
 #include <limits.h>
@@ -118,40 +119,6 @@ s_int (db_t *db, const char *sql)
     return v;
 }
 
-static long
-s_status_kb (pid_t pid, const char *field)
-{
-    char path [64], line [256];
-    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
-    FILE *f = fopen (path, "r");
-    long kb = -1;
-    size_t flen = strlen (field);
-    while (f && fgets (line, sizeof line, f))
-        if (strncmp (line, field, flen) == 0 && line [flen] == ':')
-            kb = atol (line + flen + 1);
-    if (f)
-        fclose (f);
-    return kb;
-}
-
-static double
-s_cpu_s (pid_t pid)
-{
-    char path [64], buf [1024];
-    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-    FILE *f = fopen (path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread (buf, 1, sizeof buf - 1, f);
-    fclose (f);
-    buf [n] = 0;
-    char *p = strrchr (buf, ')');
-    unsigned long ut = 0, st = 0;
-    if (!p || sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return -1;
-    return (double) (ut + st) / (double) sysconf (_SC_CLK_TCK);
-}
-
 //  Starts bin_dir/name with extra "KEY=value" settings (NULL-terminated); stdout to a log.
 static pid_t
 s_spawn (const char *bin_dir, const char *name, const char *label, const char *const *env)
@@ -184,8 +151,8 @@ s_stop (s_proc_t *p)
 {
     if (p->pid <= 0)
         return;
-    p->rss_kb = s_status_kb (p->pid, "VmHWM");
-    p->cpu_s = s_cpu_s (p->pid);
+    p->rss_kb = bench_status_kb (p->pid, "VmHWM");
+    p->cpu_s = bench_cpu_s (p->pid);
     kill (p->pid, SIGTERM);
     waitpid (p->pid, NULL, 0);
     p->pid = 0;

@@ -20,6 +20,7 @@
 #include "common/rc.h"
 #include "common/zmqx.h"
 #include "proto/listing_batch.h"
+#include "tests/bench/bench_proc.h"
 
 #include <libgen.h>
 #include <limits.h>
@@ -58,42 +59,6 @@ s_int (db_t *db, const char *sql)
         s_die (sql, db);
     db_result_destroy (&res);
     return v;
-}
-
-//  A /proc/<pid>/status field in kB (VmHWM: peak RSS), or -1.
-static long
-s_status_kb (pid_t pid, const char *field)
-{
-    char path [64], line [256];
-    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
-    FILE *f = fopen (path, "r");
-    long kb = -1;
-    size_t flen = strlen (field);
-    while (f && fgets (line, sizeof line, f))
-        if (strncmp (line, field, flen) == 0 && line [flen] == ':')
-            kb = atol (line + flen + 1);
-    if (f)
-        fclose (f);
-    return kb;
-}
-
-//  User + system CPU seconds of a process so far (/proc/<pid>/stat), or -1.
-static double
-s_cpu_s (pid_t pid)
-{
-    char path [64], buf [1024];
-    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-    FILE *f = fopen (path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread (buf, 1, sizeof buf - 1, f);
-    fclose (f);
-    buf [n] = 0;
-    char *p = strrchr (buf, ')');
-    unsigned long ut = 0, st = 0;
-    if (!p || sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return -1;
-    return (double) (ut + st) / (double) sysconf (_SC_CLK_TCK);
 }
 
 static void
@@ -234,8 +199,8 @@ main (int argc, char **argv)
     }
     int64_t t_storage = clock_mono_ms () - t0;
     int64_t stored = s_int (db, "SELECT count(*) FROM miner_listings WHERE epoch_id = '" E1 "'");
-    long rss_kb = s_status_kb (pid, "VmHWM");
-    double cpu_s = s_cpu_s (pid);
+    long rss_kb = bench_status_kb (pid, "VmHWM");
+    double cpu_s = bench_cpu_s (pid);
     kill (pid, SIGTERM);
     waitpid (pid, NULL, 0);
     zsock_destroy (&push);

@@ -39,17 +39,7 @@ s_cleanup (void)
         waitpid (s_sup, NULL, 0);
         s_sup = 0;
     }
-    if (s_tdb && s_tdb->admin) {
-        char sql [160];
-        snprintf (sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", s_tdb->name);
-        db_exec (s_tdb->admin, sql, 0, NULL, NULL);
-    }
-    if (*s_run_dir) {
-        char cmd [128];
-        snprintf (cmd, sizeof cmd, "rm -rf '%s'", s_run_dir);
-        if (system (cmd) != 0)
-            fprintf (stderr, "could not remove %s\n", s_run_dir);
-    }
+    tdb_cleanup (s_tdb, s_run_dir);
 }
 
 static pid_t
@@ -74,32 +64,6 @@ s_start (const char *dsn, const char *run_dir, const char *logpath)
     return pid;
 }
 
-//  Lines of the log holding needle.
-static int
-s_log_count (const char *logpath, const char *needle)
-{
-    FILE *f = fopen (logpath, "r");
-    int found = 0;
-    char line [8192];
-    while (f && fgets (line, sizeof line, f))
-        if (strstr (line, needle))
-            found++;
-    if (f)
-        fclose (f);
-    return found;
-}
-
-static bool
-s_wait_log (const char *logpath, const char *needle, int n, int timeout_ms)
-{
-    for (int waited = 0; waited < timeout_ms; waited += 50) {
-        if (s_log_count (logpath, needle) >= n)
-            return true;
-        usleep (50 * 1000);
-    }
-    return false;
-}
-
 //  The integer after needle in the first log line holding it, or -1.
 static int64_t
 s_log_int (const char *logpath, const char *needle)
@@ -117,23 +81,6 @@ s_log_int (const char *logpath, const char *needle)
     if (f)
         fclose (f);
     return v;
-}
-
-static int64_t
-s_q (db_t *db, const char *sql)
-{
-    return tdb_int (db, sql, 0, NULL);
-}
-
-static bool
-s_wait_q (db_t *db, const char *sql, int64_t want, int timeout_ms)
-{
-    for (int waited = 0; waited < timeout_ms; waited += 50) {
-        if (s_q (db, sql) == want)
-            return true;
-        usleep (50 * 1000);
-    }
-    return false;
 }
 
 static const char *WAITING =
@@ -207,7 +154,7 @@ main (void)
     }
 
     pid_t sup = s_start (t.dsn, run_dir, logpath);
-    CHECK (s_wait_log (logpath, "\"event\":\"worker_ready\"", 1, 30000));
+    CHECK (t_wait_log (logpath, "\"event\":\"worker_ready\"", 1, 30000));
     int64_t storage_pid = s_log_int (logpath, "\"worker\":\"storage.0\",\"child_pid\":");
     CHECK (storage_pid > 0);
     int port = 0;
@@ -243,7 +190,7 @@ main (void)
     CHECK_EQ_INT (db_exec (locker, "LOCK TABLE miner_batches IN SHARE MODE", 0, NULL, NULL), 0);
     for (int b = 0; b < NB; b++)
         CHECK_EQ_INT (zmqx_send (push, sb [b].data, sb [b].size, ZMQX_FRAME_MAX_DEFAULT, 0), 0);
-    CHECK (s_wait_q (check, WAITING, 1, 15000));
+    CHECK (t_wait_q (check, WAITING, 1, 15000));
     //  the supervisor serves the rows of the latest beat; let one carry the blocked state
     usleep (500 * 1000);
     double hb0 = s_metric (http, url, "zipmine_worker_heartbeats_total", sent);
@@ -253,7 +200,7 @@ main (void)
     while (clock_mono_ms () - t0 < 3000) {
         usleep (250 * 1000);
         samples++;
-        still_waiting += s_q (check, WAITING) == 1;
+        still_waiting += t_q (check, WAITING) == 1;
         CHECK (kill ((pid_t) storage_pid, 0) == 0);
     }
     double hb1 = s_metric (http, url, "zipmine_worker_heartbeats_total", sent);
@@ -263,17 +210,17 @@ main (void)
     CHECK_EQ_INT (still_waiting, samples);
     CHECK (hb1 - hb0 >= 5);
     CHECK (inflight == 3);
-    CHECK_EQ_INT (s_log_count (logpath, "\"event\":\"child_heartbeat_lost\""), 0);
-    CHECK_EQ_INT (s_log_count (logpath, "\"event\":\"child_spawn\""), 1);
-    CHECK_EQ_INT (s_q (check, "SELECT count(*) FROM miner_listings"), 0);
+    CHECK_EQ_INT (t_log_count (logpath, "\"event\":\"child_heartbeat_lost\""), 0);
+    CHECK_EQ_INT (t_log_count (logpath, "\"event\":\"child_spawn\""), 1);
+    CHECK_EQ_INT (t_q (check, "SELECT count(*) FROM miner_listings"), 0);
 
     //  release: every batch goes in, the zipcode completes
     CHECK_EQ_INT (db_rollback (locker), 0);
-    CHECK (s_wait_q (check, "SELECT count(*) FROM miner_tasks WHERE zipcode = '77494' AND "
+    CHECK (t_wait_q (check, "SELECT count(*) FROM miner_tasks WHERE zipcode = '77494' AND "
                             "status = 'stored' AND listing_count = 1800", 1, 30000));
-    CHECK_EQ_INT (s_q (check, "SELECT count(*) FROM miner_batches"), NB);
-    CHECK_EQ_INT (s_q (check, "SELECT count(*) FROM miner_listings"), NB * N);
-    CHECK (s_wait_log (logpath, "\"event\":\"zipcode_stored\"", 1, 5000));
+    CHECK_EQ_INT (t_q (check, "SELECT count(*) FROM miner_batches"), NB);
+    CHECK_EQ_INT (t_q (check, "SELECT count(*) FROM miner_listings"), NB * N);
+    CHECK (t_wait_log (logpath, "\"event\":\"zipcode_stored\"", 1, 5000));
     printf ("released: %d batches stored, zipcode complete, same storage pid %lld\n", NB,
             (long long) storage_pid);
 
@@ -281,21 +228,21 @@ main (void)
     CHECK_EQ_INT (db_begin (locker), 0);
     CHECK_EQ_INT (db_exec (locker, "LOCK TABLE miner_batches IN SHARE MODE", 0, NULL, NULL), 0);
     CHECK_EQ_INT (zmqx_send (push, sb [NB].data, sb [NB].size, ZMQX_FRAME_MAX_DEFAULT, 0), 0);
-    CHECK (s_wait_q (check, WAITING, 1, 15000));
+    CHECK (t_wait_q (check, WAITING, 1, 15000));
     CHECK (kill (sup, SIGTERM) == 0);
-    CHECK (s_wait_log (logpath, "\"event\":\"storage_draining\"", 1, 5000));
+    CHECK (t_wait_log (logpath, "\"event\":\"storage_draining\"", 1, 5000));
     usleep (1500 * 1000);
     CHECK (kill ((pid_t) storage_pid, 0) == 0);
-    CHECK_EQ_INT (s_q (check, WAITING), 1);
+    CHECK_EQ_INT (t_q (check, WAITING), 1);
     CHECK_EQ_INT (db_rollback (locker), 0);
     int status = 0;
     CHECK (waitpid (sup, &status, 0) == sup);
     s_sup = 0;
     CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0);
-    CHECK (s_log_count (logpath, "\"exit\":\"exit 0 (clean)\"") == 1);
-    CHECK_EQ_INT (s_q (check, "SELECT count(*) FROM miner_tasks WHERE zipcode = '10001' AND "
+    CHECK (t_log_count (logpath, "\"exit\":\"exit 0 (clean)\"") == 1);
+    CHECK_EQ_INT (t_q (check, "SELECT count(*) FROM miner_tasks WHERE zipcode = '10001' AND "
                               "status = 'stored' AND listing_count = 300"), 1);
-    CHECK_EQ_INT (s_log_count (logpath, "\"event\":\"child_heartbeat_lost\""), 0);
+    CHECK_EQ_INT (t_log_count (logpath, "\"event\":\"child_heartbeat_lost\""), 0);
     printf ("drained: the batch in hand stored, storage exit 0\n");
 
     http_destroy (&http);

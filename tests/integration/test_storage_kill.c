@@ -43,45 +43,6 @@ s_start (const char *dsn, const char *run_dir, const char *logpath)
     return pid;
 }
 
-//  Waits until the log holds n lines with event (at most timeout_ms).
-static bool
-s_wait_log (const char *logpath, const char *event, int n, int timeout_ms)
-{
-    char needle [96];
-    snprintf (needle, sizeof needle, "\"event\":\"%s\"", event);
-    for (int waited = 0; waited < timeout_ms; waited += 50) {
-        FILE *f = fopen (logpath, "r");
-        int found = 0;
-        char line [8192];
-        while (f && fgets (line, sizeof line, f))
-            if (strstr (line, needle))
-                found++;
-        if (f)
-            fclose (f);
-        if (found >= n)
-            return true;
-        usleep (50 * 1000);
-    }
-    return false;
-}
-
-static int64_t
-s_q (db_t *db, const char *sql)
-{
-    return tdb_int (db, sql, 0, NULL);
-}
-
-static bool
-s_wait_q (db_t *db, const char *sql, int64_t want, int timeout_ms)
-{
-    for (int waited = 0; waited < timeout_ms; waited += 50) {
-        if (s_q (db, sql) == want)
-            return true;
-        usleep (50 * 1000);
-    }
-    return false;
-}
-
 int
 main (void)
 {
@@ -112,7 +73,7 @@ main (void)
     t_batch (&sb, EPOCH, "77494", 7, 0, true, (const char *const *) texts, N);
 
     pid_t pid = s_start (t.dsn, run_dir, logpath);
-    CHECK (s_wait_log (logpath, "worker_ready", 1, 15000));
+    CHECK (t_wait_log (logpath, "\"event\":\"worker_ready\"", 1, 15000));
     zsock_t *push = zmqx_new (ZMQ_PUSH, endpoint, NULL);
     CHECK (push);
 
@@ -120,7 +81,7 @@ main (void)
     CHECK_EQ_INT (db_begin (locker), 0);
     CHECK_EQ_INT (db_exec (locker, "LOCK TABLE miner_batches IN SHARE MODE", 0, NULL, NULL), 0);
     CHECK_EQ_INT (zmqx_send (push, sb.data, sb.size, ZMQX_FRAME_MAX_DEFAULT, 0), 0);
-    CHECK (s_wait_q (check, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+    CHECK (t_wait_q (check, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
                             "'zipmine-storage' AND wait_event_type = 'Lock' AND state = 'active' "
                             "AND datname = current_database()",
                      1, 10000));
@@ -132,26 +93,26 @@ main (void)
     s_child = 0;
     CHECK_EQ_INT (db_rollback (locker), 0);
     //  the orphaned backend finishes or aborts its statement and notices its client is gone
-    CHECK (s_wait_q (check, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+    CHECK (t_wait_q (check, "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
                             "'zipmine-storage' AND datname = current_database()", 0, 15000));
-    CHECK_EQ_INT (s_q (check, "SELECT count(*) FROM miner_listings"), 0);
-    CHECK_EQ_INT (s_q (check, "SELECT count(*) FROM miner_batches"), 0);
-    CHECK_EQ_INT (s_q (check, "SELECT count(*) FROM miner_tasks WHERE status = 'leased'"), 1);
+    CHECK_EQ_INT (t_q (check, "SELECT count(*) FROM miner_listings"), 0);
+    CHECK_EQ_INT (t_q (check, "SELECT count(*) FROM miner_batches"), 0);
+    CHECK_EQ_INT (t_q (check, "SELECT count(*) FROM miner_tasks WHERE status = 'leased'"), 1);
     printf ("nothing partial survived the kill\n");
 
     //  restart; the scraper side re-sends the batch (a new lease attempt would do the same)
     pid = s_start (t.dsn, run_dir, logpath);
-    CHECK (s_wait_log (logpath, "worker_ready", 2, 15000));
+    CHECK (t_wait_log (logpath, "\"event\":\"worker_ready\"", 2, 15000));
     CHECK_EQ_INT (zmqx_send (push, sb.data, sb.size, ZMQX_FRAME_MAX_DEFAULT, 0), 0);
-    CHECK (s_wait_q (check, "SELECT count(*) FROM miner_tasks WHERE status = 'stored' "
+    CHECK (t_wait_q (check, "SELECT count(*) FROM miner_tasks WHERE status = 'stored' "
                             "AND listing_count = 500", 1, 15000));
-    CHECK_EQ_INT (s_q (check, "SELECT count(*) FROM miner_listings"), N);
-    CHECK_EQ_INT (s_q (check, "SELECT count(*) FROM miner_batches"), 1);
+    CHECK_EQ_INT (t_q (check, "SELECT count(*) FROM miner_listings"), N);
+    CHECK_EQ_INT (t_q (check, "SELECT count(*) FROM miner_batches"), 1);
     //  a third delivery: refused as closed, nothing changes
     CHECK_EQ_INT (zmqx_send (push, sb.data, sb.size, ZMQX_FRAME_MAX_DEFAULT, 0), 0);
-    CHECK (s_wait_log (logpath, "batch_refused", 1, 10000));
-    CHECK_EQ_INT (s_q (check, "SELECT count(*) FROM miner_listings"), N);
-    CHECK_EQ_INT (s_q (check, "SELECT count(*) FROM miner_batches"), 1);
+    CHECK (t_wait_log (logpath, "\"event\":\"batch_refused\"", 1, 10000));
+    CHECK_EQ_INT (t_q (check, "SELECT count(*) FROM miner_listings"), N);
+    CHECK_EQ_INT (t_q (check, "SELECT count(*) FROM miner_batches"), 1);
     printf ("re-sent batch stored exactly once\n");
 
     CHECK (kill (pid, SIGTERM) == 0);

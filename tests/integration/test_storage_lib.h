@@ -1,5 +1,6 @@
 /*  Shared by the storage and uploader tests: a throw-away database per test, a seeded epoch
-    with tasks, listings and encoded listing batches.                                        */
+    with tasks, listings and encoded listing batches; waiting on a process's log and on a
+    query's answer.                                                                          */
 #ifndef ZM_TEST_STORAGE_LIB_H
 #define ZM_TEST_STORAGE_LIB_H
 
@@ -45,6 +46,24 @@ tdb_drop (tdb_t *t)
     free (t->dsn);
 }
 
+//  For an atexit handler, also after a failed check: drops the database if t is set (no
+//  checks, errors ignored) and removes dir if not empty.
+static inline void
+tdb_cleanup (tdb_t *t, const char *dir)
+{
+    if (t && t->admin) {
+        char sql [160];
+        snprintf (sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", t->name);
+        db_exec (t->admin, sql, 0, NULL, NULL);
+    }
+    if (dir && *dir) {
+        char cmd [160];
+        snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system (cmd) != 0)
+            fprintf (stderr, "could not remove %s\n", dir);
+    }
+}
+
 static inline db_t *
 tdb_connect (tdb_t *t, const char *app)
 {
@@ -65,6 +84,52 @@ tdb_int (db_t *db, const char *sql, int n, const char *const *params)
     CHECK (db_result_int64 (res, 0, 0, &v) == 0);
     db_result_destroy (&res);
     return v;
+}
+
+//  One integer from a query without parameters.
+static inline int64_t
+t_q (db_t *db, const char *sql)
+{
+    return tdb_int (db, sql, 0, NULL);
+}
+
+//  Waits until the query answers want (at most timeout_ms).
+static inline bool
+t_wait_q (db_t *db, const char *sql, int64_t want, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        if (t_q (db, sql) == want)
+            return true;
+        usleep (50 * 1000);
+    }
+    return false;
+}
+
+//  Lines of the file at logpath that hold needle (0 when it does not exist).
+static inline int
+t_log_count (const char *logpath, const char *needle)
+{
+    FILE *f = fopen (logpath, "r");
+    int found = 0;
+    char line [8192];
+    while (f && fgets (line, sizeof line, f))
+        if (strstr (line, needle))
+            found++;
+    if (f)
+        fclose (f);
+    return found;
+}
+
+//  Waits until the log holds n lines with needle (at most timeout_ms).
+static inline bool
+t_wait_log (const char *logpath, const char *needle, int n, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        if (t_log_count (logpath, needle) >= n)
+            return true;
+        usleep (50 * 1000);
+    }
+    return false;
 }
 
 //  An epoch with tasks for the given zipcodes (db already migrated). deadline_s from now.

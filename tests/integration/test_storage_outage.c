@@ -27,17 +27,7 @@ s_cleanup (void)
         waitpid (s_child, NULL, 0);
         s_child = 0;
     }
-    if (s_tdb && s_tdb->admin) {
-        char sql [200];
-        snprintf (sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", s_tdb->name);
-        db_exec (s_tdb->admin, sql, 0, NULL, NULL);
-    }
-    if (*s_run_dir) {
-        char cmd [128];
-        snprintf (cmd, sizeof cmd, "rm -rf '%s'", s_run_dir);
-        if (system (cmd) != 0)
-            fprintf (stderr, "could not remove %s\n", s_run_dir);
-    }
+    tdb_cleanup (s_tdb, s_run_dir);
 }
 
 static pid_t
@@ -61,48 +51,6 @@ s_start (const char *dsn, const char *run_dir, const char *logpath)
     }
     s_child = pid;
     return pid;
-}
-
-static int
-s_log_count (const char *logpath, const char *needle)
-{
-    FILE *f = fopen (logpath, "r");
-    int found = 0;
-    char line [8192];
-    while (f && fgets (line, sizeof line, f))
-        if (strstr (line, needle))
-            found++;
-    if (f)
-        fclose (f);
-    return found;
-}
-
-static bool
-s_wait_log (const char *logpath, const char *needle, int n, int timeout_ms)
-{
-    for (int waited = 0; waited < timeout_ms; waited += 50) {
-        if (s_log_count (logpath, needle) >= n)
-            return true;
-        usleep (50 * 1000);
-    }
-    return false;
-}
-
-static int64_t
-s_q (db_t *db, const char *sql)
-{
-    return tdb_int (db, sql, 0, NULL);
-}
-
-static bool
-s_wait_q (db_t *db, const char *sql, int64_t want, int timeout_ms)
-{
-    for (int waited = 0; waited < timeout_ms; waited += 50) {
-        if (s_q (db, sql) == want)
-            return true;
-        usleep (50 * 1000);
-    }
-    return false;
 }
 
 //  Closes (or opens) the test database to new connections; on close, ends storage's session.
@@ -153,7 +101,7 @@ main (void)
     }
 
     pid_t pid = s_start (t.dsn, run_dir, logpath);
-    CHECK (s_wait_log (logpath, "\"event\":\"worker_ready\"", 1, 30000));
+    CHECK (t_wait_log (logpath, "\"event\":\"worker_ready\"", 1, 30000));
     zsock_t *push = zmqx_new (ZMQ_PUSH, endpoint, NULL);
     CHECK (push);
 
@@ -161,24 +109,24 @@ main (void)
     s_outage (&t, true);
     CHECK_EQ_INT (zmqx_send (push, sb [0].data, sb [0].size, ZMQX_FRAME_MAX_DEFAULT, 0), 0);
     CHECK_EQ_INT (zmqx_send (push, sb [1].data, sb [1].size, ZMQX_FRAME_MAX_DEFAULT, 0), 0);
-    CHECK (s_wait_log (logpath, "\"event\":\"batch_retry\"", 1, 15000));
+    CHECK (t_wait_log (logpath, "\"event\":\"batch_retry\"", 1, 15000));
     usleep (1500 * 1000);
     CHECK (kill (pid, 0) == 0);
-    CHECK_EQ_INT (s_q (check, "SELECT count(*) FROM miner_listings"), 0);
-    CHECK_EQ_INT (s_q (check, "SELECT count(*) FROM miner_batches"), 0);
+    CHECK_EQ_INT (t_q (check, "SELECT count(*) FROM miner_listings"), 0);
+    CHECK_EQ_INT (t_q (check, "SELECT count(*) FROM miner_batches"), 0);
     printf ("outage: batches kept, retried, nothing stored\n");
     s_outage (&t, false);
-    CHECK (s_wait_q (check, "SELECT count(*) FROM miner_tasks WHERE zipcode = '77494' AND "
+    CHECK (t_wait_q (check, "SELECT count(*) FROM miner_tasks WHERE zipcode = '77494' AND "
                             "status = 'stored' AND listing_count = 400", 1, 30000));
-    CHECK_EQ_INT (s_q (check, "SELECT count(*) FROM miner_batches"), 2);
-    CHECK_EQ_INT (s_q (check, "SELECT count(*) FROM miner_listings"), 2 * N);
-    CHECK_EQ_INT (s_log_count (logpath, "\"event\":\"zipcode_stored\""), 1);
+    CHECK_EQ_INT (t_q (check, "SELECT count(*) FROM miner_batches"), 2);
+    CHECK_EQ_INT (t_q (check, "SELECT count(*) FROM miner_listings"), 2 * N);
+    CHECK_EQ_INT (t_log_count (logpath, "\"event\":\"zipcode_stored\""), 1);
     printf ("database back: both batches stored once, zipcode complete\n");
 
     //  SIGTERM during an outage with a batch in hand
     s_outage (&t, true);
     CHECK_EQ_INT (zmqx_send (push, sb [2].data, sb [2].size, ZMQX_FRAME_MAX_DEFAULT, 0), 0);
-    CHECK (s_wait_log (logpath, "\"event\":\"batch_retry\"", 2, 15000));
+    CHECK (t_wait_log (logpath, "\"event\":\"batch_retry\"", 2, 15000));
     int64_t t0 = clock_mono_ms ();
     CHECK (kill (pid, SIGTERM) == 0);
     int status = 0;
@@ -189,10 +137,10 @@ main (void)
             WIFEXITED (status) ? WEXITSTATUS (status) : -1, (long long) ms);
     CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0);
     CHECK (ms < 5000);
-    CHECK_EQ_INT (s_log_count (logpath, "\"event\":\"storage_drain_batch_kept_unstored\""), 1);
+    CHECK_EQ_INT (t_log_count (logpath, "\"event\":\"storage_drain_batch_kept_unstored\""), 1);
     s_outage (&t, false);
-    CHECK_EQ_INT (s_q (check, "SELECT count(*) FROM miner_listings WHERE zipcode = '10001'"), 0);
-    CHECK_EQ_INT (s_q (check, "SELECT count(*) FROM miner_tasks WHERE zipcode = '10001' AND "
+    CHECK_EQ_INT (t_q (check, "SELECT count(*) FROM miner_listings WHERE zipcode = '10001'"), 0);
+    CHECK_EQ_INT (t_q (check, "SELECT count(*) FROM miner_tasks WHERE zipcode = '10001' AND "
                               "status = 'leased'"), 1);
 
     zsock_destroy (&push);
