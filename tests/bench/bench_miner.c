@@ -29,7 +29,7 @@
 #include "common/zmqx.h"
 #include "proto/heartbeat.h"
 #include "proto/scrape_task.h"
-#include "tests/bench/bench_proc.h"
+#include "tests/bench/bench_lib.h"
 
 #include <libgen.h>
 #include <limits.h>
@@ -83,13 +83,6 @@ s_cleanup (void)
     }
 }
 
-static void
-s_die (const char *what, db_t *db)
-{
-    fprintf (stderr, "bench_miner: %s%s%s\n", what, db ? ": " : "", db ? db_error (db) : "");
-    exit (1);
-}
-
 static const char *
 s_env (const char *name)
 {
@@ -101,30 +94,12 @@ s_env (const char *name)
     return v;
 }
 
-static void
-s_exec (db_t *db, const char *sql, int n, const char *const *p)
-{
-    if (db_exec (db, sql, n, p, NULL) != 0)
-        s_die (sql, db);
-}
-
-static int64_t
-s_int (db_t *db, const char *sql)
-{
-    db_result_t *res = NULL;
-    int64_t v = -1;
-    if (db_exec (db, sql, 0, NULL, &res) != 0 || db_result_int64 (res, 0, 0, &v) != 0)
-        s_die (sql, db);
-    db_result_destroy (&res);
-    return v;
-}
-
 //  Starts bin_dir/name with extra "KEY=value" settings (NULL-terminated); stdout to a log.
 static pid_t
 s_spawn (const char *bin_dir, const char *name, const char *label, const char *const *env)
 {
     if (s_nprocs >= PROCS_MAX)
-        s_die ("too many processes", NULL);
+        bench_die ("too many processes", NULL);
     char bin [PATH_MAX + 64], logpath [256];
     snprintf (bin, sizeof bin, "%s/%s", bin_dir, name);
     snprintf (logpath, sizeof logpath, "%s/%s.log", s_dir, label);
@@ -132,7 +107,7 @@ s_spawn (const char *bin_dir, const char *name, const char *label, const char *c
     fflush (stderr);
     pid_t pid = fork ();
     if (pid < 0)
-        s_die ("fork", NULL);
+        bench_die ("fork", NULL);
     if (pid == 0) {
         if (!freopen (logpath, "w", stdout))
             _exit (127);
@@ -210,7 +185,7 @@ main (int argc, char **argv)
     int zipcodes = argc > 1 ? atoi (argv [1]) : 120;
     int scrapers = argc > 2 ? atoi (argv [2]) : 4;
     if (zipcodes < 1 || zipcodes > 5000 || scrapers < 1 || scrapers > PEERS_MAX)
-        s_die ("usage: bench_miner [zipcodes 1..5000] [scrapers 1..64]", NULL);
+        bench_die ("usage: bench_miner [zipcodes 1..5000] [scrapers 1..64]", NULL);
     const char *dsn = s_env ("ZM_TEST_PG_DSN");
     const char *s3_endpoint = s_env ("ZM_TEST_S3_ENDPOINT");
     const char *s3_bucket = s_env ("ZM_TEST_S3_BUCKET");
@@ -222,25 +197,25 @@ main (int argc, char **argv)
     char err [256], sql [200], *mydsn;
     s_admin = db_new (dsn, "bench", 5, 600000, err, sizeof err);
     if (!s_admin)
-        s_die (err, NULL);
+        bench_die (err, NULL);
     snprintf (s_dbname, sizeof s_dbname, "zmbench_miner_%d", (int) getpid ());
     snprintf (sql, sizeof sql, "CREATE DATABASE %s", s_dbname);
-    s_exec (s_admin, sql, 0, NULL);
+    bench_exec (s_admin, sql, 0, NULL);
     if (asprintf (&mydsn, "%s dbname=%s", dsn, s_dbname) < 0)
         abort ();
     db_t *db = db_new (mydsn, "bench", 5, 600000, err, sizeof err);
     if (!db || db_migrate (db) != 0)
-        s_die ("migrate", db);
+        bench_die ("migrate", db);
 
     //  Z zipcodes spread over the catalog; their leased tasks (lease k+1 for the k-th)
     catalog_t *catalog = catalog_new ();
     if (!catalog)
-        s_die ("catalog", NULL);
+        bench_die ("catalog", NULL);
     size_t csize = catalog_size (catalog);
     size_t step = csize / (size_t) zipcodes ? csize / (size_t) zipcodes : 1;
     proto_scrape_task_t *tasks = calloc ((size_t) zipcodes, sizeof *tasks);
     int64_t expected = 0;
-    s_exec (db, "INSERT INTO miner_epochs (epoch_id, nonce, epoch_start, epoch_end, "
+    bench_exec (db, "INSERT INTO miner_epochs (epoch_id, nonce, epoch_start, epoch_end, "
                 "submission_deadline, target_listings, tolerance_percent, assignment) VALUES "
                 "($1, '0123456789abcdef', now(), now() + interval '2 hours', "
                 "now() + interval '2 hours', 0, 10, '{}')", 1, (const char *[]) { EPOCH });
@@ -258,7 +233,7 @@ main (int argc, char **argv)
         char lease [24], target [24];
         snprintf (lease, sizeof lease, "%d", k + 1);
         snprintf (target, sizeof target, "%u", t->target);
-        s_exec (db, "INSERT INTO miner_tasks (epoch_id, zipcode, expected_listings, status, "
+        bench_exec (db, "INSERT INTO miner_tasks (epoch_id, zipcode, expected_listings, status, "
                     "lease_id, lease_deadline, attempts) VALUES ($1, $2, $3::integer, 'leased', "
                     "$4, now() + interval '1 hour', 1)",
                 DB_P (EPOCH, t->zipcode, target, lease));
@@ -268,7 +243,7 @@ main (int argc, char **argv)
     //  run dir, wallet, binaries beside this one
     snprintf (s_dir, sizeof s_dir, "/tmp/zm_bench_miner_%d", (int) getpid ());
     if (mkdir (s_dir, 0700) != 0)
-        s_die ("mkdir", NULL);
+        bench_die ("mkdir", NULL);
     char wallets [128], path [256];
     snprintf (wallets, sizeof wallets, "%s/wallets", s_dir);
     char dev_name [64];
@@ -277,17 +252,17 @@ main (int argc, char **argv)
     wallet_t *cold = wallet_new_dev ("bench-miner-cold");
     const char *reason = NULL;
     if (!hot || !cold || wallet_write_hotkey (hot, wallets, "miner", "default", &reason) != 0)
-        s_die ("wallet", NULL);
+        bench_die ("wallet", NULL);
     snprintf (path, sizeof path, "%s/miner/coldkeypub.txt", wallets);
     FILE *f = fopen (path, "w");
     if (!f)
-        s_die ("coldkeypub.txt", NULL);
+        bench_die ("coldkeypub.txt", NULL);
     fprintf (f, "{\"ss58Address\":\"%s\"}", wallet_ss58 (cold));
     fclose (f);
     char self [PATH_MAX], bin_dir [PATH_MAX];
     ssize_t n = readlink ("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0)
-        s_die ("readlink", NULL);
+        bench_die ("readlink", NULL);
     self [n] = 0;
     snprintf (bin_dir, sizeof bin_dir, "%s", dirname (self));
 
@@ -314,7 +289,7 @@ main (int argc, char **argv)
     s_spawn (bin_dir, "world", "world", world_env);
     int64_t port = s_log_int ("world", "world_listening", "port", 30000);
     if (port <= 0)
-        s_die ("world did not listen", NULL);
+        bench_die ("world did not listen", NULL);
     snprintf (e_world, sizeof e_world, "ZM_SCRAPER_WORLD_URL=http://127.0.0.1:%d", (int) port);
     putenv (e_world);
     s_spawn (bin_dir, "storage", "storage", NULL);
@@ -323,13 +298,13 @@ main (int argc, char **argv)
     //  the assigner's ROUTER, before the scrapers connect
     char ep [ZMQX_ENDPOINT_MAX + 2];
     if (zmqx_endpoint_at (ep, sizeof ep, '@', s_dir, "bench", "assigner") != 0)
-        s_die ("endpoint", NULL);
+        bench_die ("endpoint", NULL);
     zsock_t *router = zmqx_new (ZMQ_ROUTER, ep, NULL);
     if (!router)
-        s_die ("router", NULL);
+        bench_die ("router", NULL);
     if (s_log_int ("storage", "worker_ready", "startup_ms", 60000) < 0
     ||  s_log_int ("uploader", "worker_ready", "startup_ms", 60000) < 0)
-        s_die ("storage or uploader not ready", NULL);
+        bench_die ("storage or uploader not ready", NULL);
     for (int i = 0; i < scrapers; i++) {
         static char idx [PEERS_MAX][32];
         char label [32];
@@ -345,7 +320,7 @@ main (int argc, char **argv)
     int64_t t0 = 0, t_stored = 0, t_uploaded = 0, t_start = clock_mono_ms (), last_poll = 0;
     while (!t_uploaded) {
         if (clock_mono_ms () - t_start > 1800 * 1000)
-            s_die ("not done in 30 min", NULL);
+            bench_die ("not done in 30 min", NULL);
         zsock_set_rcvtimeo (router, 20);
         uint8_t id [256];
         size_t id_len = 0;
@@ -372,7 +347,7 @@ main (int argc, char **argv)
                     if (proto_scrape_task_encode (&tasks [next], &sbuf, NULL) != 0
                     ||  zmqx_send_routed (router, id, id_len, sbuf.data, sbuf.size,
                                           ZMQX_FRAME_MAX_DEFAULT, 0) != 0)
-                        s_die ("send task", NULL);
+                        bench_die ("send task", NULL);
                     msgpack_sbuffer_destroy (&sbuf);
                     if (!t0)
                         t0 = clock_mono_ms ();
@@ -385,22 +360,22 @@ main (int argc, char **argv)
         }
         if (clock_mono_ms () - last_poll >= 20) {
             last_poll = clock_mono_ms ();
-            if (!t_stored && s_int (db, "SELECT count(*) FROM miner_tasks WHERE status IN "
+            if (!t_stored && bench_int (db, "SELECT count(*) FROM miner_tasks WHERE status IN "
                                         "('stored', 'uploaded')") == zipcodes)
                 t_stored = clock_mono_ms ();
-            if (t_stored && s_int (db, "SELECT count(*) FROM miner_tasks WHERE status = "
+            if (t_stored && bench_int (db, "SELECT count(*) FROM miner_tasks WHERE status = "
                                        "'uploaded'") == zipcodes)
                 t_uploaded = clock_mono_ms ();
-            if (s_int (db, "SELECT count(*) FROM miner_tasks WHERE status = 'failed'") > 0)
-                s_die ("a task failed (see the scraper logs)", NULL);
+            if (bench_int (db, "SELECT count(*) FROM miner_tasks WHERE status = 'failed'") > 0)
+                bench_die ("a task failed (see the scraper logs)", NULL);
         }
     }
     for (int i = s_nprocs - 1; i >= 0; i--)
         s_stop (&s_procs [i]);
     zsock_destroy (&router);
 
-    int64_t stored = s_int (db, "SELECT count(*) FROM miner_listings");
-    int64_t batches = s_int (db, "SELECT count(*) FROM miner_batches");
+    int64_t stored = bench_int (db, "SELECT count(*) FROM miner_listings");
+    int64_t batches = bench_int (db, "SELECT count(*) FROM miner_batches");
     //  latency: the completing commit -> S3 accepted (ledger), per zipcode
     db_result_t *res = NULL;
     if (db_exec (db, "SELECT extract(epoch FROM u.uploaded_at - b.done) * 1000, "
@@ -408,7 +383,7 @@ main (int argc, char **argv)
                      "FROM miner_uploads u JOIN (SELECT epoch_id, zipcode, max(committed_at) done, "
                      "min(committed_at) first FROM miner_batches GROUP BY epoch_id, zipcode) b "
                      "USING (epoch_id, zipcode) WHERE u.state = 'uploaded'", 0, NULL, &res) != 0)
-        s_die ("latency query", db);
+        bench_die ("latency query", db);
     size_t nl = (size_t) db_result_rows (res);
     double *lat = calloc (nl + 1, sizeof *lat), *span = calloc (nl + 1, sizeof *span);
     for (size_t i = 0; i < nl; i++) {
@@ -420,18 +395,18 @@ main (int argc, char **argv)
     qsort (span, nl, sizeof *span, s_cmp_double);
 
     //  raw COPY of the same rows (text, then binary) into miner_listings under a second epoch
-    s_exec (db, "INSERT INTO miner_epochs (epoch_id, nonce, epoch_start, epoch_end, "
+    bench_exec (db, "INSERT INTO miner_epochs (epoch_id, nonce, epoch_start, epoch_end, "
                 "submission_deadline, target_listings, tolerance_percent, assignment) "
                 "SELECT e, nonce, epoch_start, epoch_end, submission_deadline, target_listings, "
                 "tolerance_percent, assignment FROM miner_epochs, (VALUES ('2026-11-25T16-00-00'), "
                 "('2026-11-25T20-00-00')) v (e) WHERE epoch_id = '" EPOCH "'", 0, NULL);
-    s_exec (db, "INSERT INTO miner_tasks (epoch_id, zipcode, expected_listings, status) "
+    bench_exec (db, "INSERT INTO miner_tasks (epoch_id, zipcode, expected_listings, status) "
                 "SELECT e, zipcode, expected_listings, 'pending' FROM miner_tasks, "
                 "(VALUES ('2026-11-25T16-00-00'), ('2026-11-25T20-00-00')) v (e) "
                 "WHERE epoch_id = '" EPOCH "'", 0, NULL);
     if (db_exec (db, "SELECT zipcode, listing_id, doc::text FROM miner_listings "
                      "WHERE epoch_id = '" EPOCH "'", 0, NULL, &res) != 0)
-        s_die ("rows", db);
+        bench_die ("rows", db);
     int rows = db_result_rows (res);
     double rate [2] = { 0, 0 };
     for (int binary = 0; binary < 2; binary++) {
@@ -442,7 +417,7 @@ main (int argc, char **argv)
                                         "FROM STDIN (FORMAT binary)"
                                       : "COPY miner_listings (epoch_id, zipcode, listing_id, doc) "
                                         "FROM STDIN", binary) != 0)
-            s_die ("copy begin", db);
+            bench_die ("copy begin", db);
         char *jb = NULL;
         size_t jb_cap = 0;
         for (int i = 0; i < rows; i++) {
@@ -460,12 +435,12 @@ main (int argc, char **argv)
                                     binary ? jb : doc };
             size_t lens [4] = { strlen (epoch), 5, db_result_length (res, i, 1), dlen + 1 };
             if (db_copy_row (db, 4, row, binary ? lens : NULL) != 0)
-                s_die ("copy row", db);
+                bench_die ("copy row", db);
         }
         free (jb);
         int64_t copied = 0;
         if (db_copy_end (db, &copied) != 0 || db_commit (db) != 0)
-            s_die ("copy end", db);
+            bench_die ("copy end", db);
         int64_t ms = clock_mono_ms () - c0;
         rate [binary] = (double) copied * 1000.0 / (double) (ms ? ms : 1);
     }

@@ -20,7 +20,7 @@
 #include "common/rc.h"
 #include "common/zmqx.h"
 #include "proto/listing_batch.h"
-#include "tests/bench/bench_proc.h"
+#include "tests/bench/bench_lib.h"
 
 #include <libgen.h>
 #include <limits.h>
@@ -35,31 +35,6 @@
 #define E1 "2026-11-25T12-00-00"
 #define E2 "2026-11-25T16-00-00"
 #define E3 "2026-11-25T20-00-00"
-
-static void
-s_die (const char *what, db_t *db)
-{
-    fprintf (stderr, "bench_storage: %s: %s\n", what, db ? db_error (db) : "");
-    exit (1);
-}
-
-static void
-s_exec (db_t *db, const char *sql, int n, const char *const *p)
-{
-    if (db_exec (db, sql, n, p, NULL) != 0)
-        s_die (sql, db);
-}
-
-static int64_t
-s_int (db_t *db, const char *sql)
-{
-    db_result_t *res = NULL;
-    int64_t v = -1;
-    if (db_exec (db, sql, 0, NULL, &res) != 0 || db_result_int64 (res, 0, 0, &v) != 0)
-        s_die (sql, db);
-    db_result_destroy (&res);
-    return v;
-}
 
 static void
 s_zip (int z, char *out)
@@ -87,29 +62,29 @@ main (int argc, char **argv)
     size_t total = argc > 1 ? (size_t) atol (argv [1]) : 100000;
     size_t per_batch = argc > 2 ? (size_t) atol (argv [2]) : 500;
     if (per_batch < 1 || per_batch > PROTO_BATCH_LISTINGS_MAX || total < ZIPCODES)
-        s_die ("bad arguments", NULL);
+        bench_die ("bad arguments", NULL);
     const char *dsn = getenv ("ZM_TEST_PG_DSN");
     if (!dsn)
-        s_die ("ZM_TEST_PG_DSN is not set", NULL);
+        bench_die ("ZM_TEST_PG_DSN is not set", NULL);
     char err [256], sql [200], *mydsn, dbname [64];
     db_t *admin = db_new (dsn, "bench", 5, 600000, err, sizeof err);
     snprintf (dbname, sizeof dbname, "zmbench_storage_%d", (int) getpid ());
     snprintf (sql, sizeof sql, "CREATE DATABASE %s", dbname);
-    s_exec (admin, sql, 0, NULL);
+    bench_exec (admin, sql, 0, NULL);
     if (asprintf (&mydsn, "%s dbname=%s", dsn, dbname) < 0)
         abort ();
     db_t *db = db_new (mydsn, "bench", 5, 600000, err, sizeof err);
     if (db_migrate (db) != 0)
-        s_die ("migrate", db);
+        bench_die ("migrate", db);
     const char *epochs [3] = { E1, E2, E3 };
     for (int e = 0; e < 3; e++) {
-        s_exec (db, "INSERT INTO miner_epochs (epoch_id, nonce, epoch_start, epoch_end, "
+        bench_exec (db, "INSERT INTO miner_epochs (epoch_id, nonce, epoch_start, epoch_end, "
                     "submission_deadline, target_listings, tolerance_percent, assignment) VALUES "
                     "($1, '0', now(), now(), now(), 0, 10, '{}')", DB_P (epochs [e]));
         for (int z = 0; z < ZIPCODES; z++) {
             char zip [6];
             s_zip (z, zip);
-            s_exec (db, "INSERT INTO miner_tasks (epoch_id, zipcode, expected_listings, status, "
+            bench_exec (db, "INSERT INTO miner_tasks (epoch_id, zipcode, expected_listings, status, "
                         "lease_id, lease_deadline) VALUES ($1, $2, 0, 'leased', '1', now())",
                     DB_P (epochs [e], zip));
         }
@@ -147,7 +122,7 @@ main (int argc, char **argv)
             b.listings = items;
             msgpack_sbuffer_init (&frames [nbatches]);
             if (proto_listing_batch_encode (&b, &frames [nbatches], NULL) != 0)
-                s_die ("encode", NULL);
+                bench_die ("encode", NULL);
             bytes += frames [nbatches].size;
             nbatches++;
             free (items);
@@ -158,12 +133,12 @@ main (int argc, char **argv)
     char self [PATH_MAX], bin [PATH_MAX + 16];
     ssize_t n = readlink ("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0)
-        s_die ("readlink", NULL);
+        bench_die ("readlink", NULL);
     self [n] = 0;
     snprintf (bin, sizeof bin, "%s/storage", dirname (self));
     char run_dir [] = "/tmp/zm_bench_storage_XXXXXX";
     if (!mkdtemp (run_dir))
-        s_die ("mkdtemp", NULL);
+        bench_die ("mkdtemp", NULL);
     fflush (stdout);
     pid_t pid = fork ();
     if (pid == 0) {
@@ -182,7 +157,7 @@ main (int argc, char **argv)
     opts.sndtimeo_ms = 30000;
     zsock_t *push = zmqx_new (ZMQ_PUSH, endpoint, &opts);
     //  wait for storage to be up (it migrates nothing new: the schema is there)
-    for (int i = 0; i < 200 && s_int (db, "SELECT count(*) FROM pg_stat_activity WHERE "
+    for (int i = 0; i < 200 && bench_int (db, "SELECT count(*) FROM pg_stat_activity WHERE "
                                           "application_name = 'zipmine-storage' AND "
                                           "datname = current_database()") == 0; i++)
         usleep (50 * 1000);
@@ -190,15 +165,15 @@ main (int argc, char **argv)
     int64_t t0 = clock_mono_ms ();
     for (size_t i = 0; i < nbatches; i++)
         if (zmqx_send (push, frames [i].data, frames [i].size, ZMQX_FRAME_MAX_DEFAULT, 0) != 0)
-            s_die ("send", NULL);
-    while (s_int (db, "SELECT count(*) FROM miner_tasks WHERE epoch_id = '" E1 "' AND "
+            bench_die ("send", NULL);
+    while (bench_int (db, "SELECT count(*) FROM miner_tasks WHERE epoch_id = '" E1 "' AND "
                       "status = 'stored'") < ZIPCODES) {
         if (clock_mono_ms () - t0 > 600000)
-            s_die ("storage did not finish in 10 min", NULL);
+            bench_die ("storage did not finish in 10 min", NULL);
         usleep (2000);
     }
     int64_t t_storage = clock_mono_ms () - t0;
-    int64_t stored = s_int (db, "SELECT count(*) FROM miner_listings WHERE epoch_id = '" E1 "'");
+    int64_t stored = bench_int (db, "SELECT count(*) FROM miner_listings WHERE epoch_id = '" E1 "'");
     long rss_kb = bench_status_kb (pid, "VmHWM");
     double cpu_s = bench_cpu_s (pid);
     kill (pid, SIGTERM);
@@ -210,17 +185,17 @@ main (int argc, char **argv)
     if (db_begin (db) != 0
     ||  db_copy_begin (db, "COPY miner_listings (epoch_id, zipcode, listing_id, doc) FROM STDIN",
                        false) != 0)
-        s_die ("copy begin", db);
+        bench_die ("copy begin", db);
     for (size_t i = 0; i < total; i++) {
         char zip [6];
         s_zip ((int) (i / per_zip), zip);
         const char *row [4] = { E2, zip, ids [i], docs [i] };
         if (db_copy_row (db, 4, row, NULL) != 0)
-            s_die ("copy row", db);
+            bench_die ("copy row", db);
     }
     int64_t copied = 0;
     if (db_copy_end (db, &copied) != 0 || db_commit (db) != 0)
-        s_die ("copy end", db);
+        bench_die ("copy end", db);
     int64_t t_copy = clock_mono_ms () - t0;
 
     //  raw binary COPY of the same rows
@@ -228,7 +203,7 @@ main (int argc, char **argv)
     if (db_begin (db) != 0
     ||  db_copy_begin (db, "COPY miner_listings (epoch_id, zipcode, listing_id, doc) FROM STDIN "
                            "(FORMAT binary)", true) != 0)
-        s_die ("binary copy begin", db);
+        bench_die ("binary copy begin", db);
     char *jb = NULL;
     size_t jb_cap = 0;
     for (size_t i = 0; i < total; i++) {
@@ -246,12 +221,12 @@ main (int argc, char **argv)
         const char *row [4] = { E3, zip, ids [i], jb };
         size_t lens [4] = { strlen (E3), 5, strlen (ids [i]), dlen + 1 };
         if (db_copy_row (db, 4, row, lens) != 0)
-            s_die ("binary copy row", db);
+            bench_die ("binary copy row", db);
     }
     free (jb);
     int64_t bcopied = 0;
     if (db_copy_end (db, &bcopied) != 0 || db_commit (db) != 0)
-        s_die ("binary copy end", db);
+        bench_die ("binary copy end", db);
     int64_t t_bcopy = clock_mono_ms () - t0;
 
     double r_storage = (double) stored * 1000.0 / (double) (t_storage ? t_storage : 1);
@@ -277,7 +252,7 @@ main (int argc, char **argv)
     free (ids);
     db_destroy (&db);
     snprintf (sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", dbname);
-    s_exec (admin, sql, 0, NULL);
+    bench_exec (admin, sql, 0, NULL);
     db_destroy (&admin);
     free (mydsn);
     rmdir (run_dir);
