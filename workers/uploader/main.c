@@ -14,7 +14,8 @@
     <wallet.path>/<wallet.name>/coldkeypub.txt when that file exists. Drain: stop intake, tell the thread to stop, exit when it has (an upload in
     flight finishes first, bounded by s3.timeout.ms; one cut short by SIGKILL is resumed from
     the ledger under the same key by the next start). The loop's tick mirrors the
-    uploader's counters into the registry the heartbeats carry.                              */
+    uploader's counters into the registry the heartbeats carry, and its view of S3 and the
+    coordinator into the worker's readiness (worker_degraded / worker_recovered).                              */
 #include "common/clock.h"
 #include "common/db.h"
 #include "common/json.h"
@@ -180,9 +181,17 @@ s_on_pipe (worker_t *worker, zsock_t *sock, void *arg)
 static int
 s_tick (worker_t *worker, void *arg)
 {
-    (void) worker;
     app_t *app = arg;
     uploader_metrics_flush (app->uploader);
+    //  The upload thread's view of S3 and the coordinator becomes the worker's readiness
+    //  (heartbeat state degraded + reason: the node's /readyz), within one tick.
+    for (int d = UPLOADER_DEP_S3; d <= UPLOADER_DEP_COORDINATOR; d++) {
+        char reason [UPLOADER_OUTAGE_REASON_MAX + 1];
+        if (uploader_outage (app->uploader, (uploader_dep_t) d, reason, sizeof reason))
+            worker_degraded (worker, uploader_dep_name ((uploader_dep_t) d), reason);
+        else
+            worker_recovered (worker, uploader_dep_name ((uploader_dep_t) d));
+    }
     return 0;
 }
 

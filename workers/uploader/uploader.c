@@ -42,6 +42,13 @@ typedef struct {
     double value;
 } s_count_t;
 
+//  A dependency's last known health, written by the uploader's thread and read by the loop's
+//  (uploader_outage), under the lock.
+typedef struct {
+    bool down;
+    char reason [UPLOADER_OUTAGE_REASON_MAX + 1];
+} s_outage_t;
+
 typedef struct {
     json_t *doc;                //  the coordinator's answer
     char epoch [EPOCH_ID_LEN + 1];
@@ -75,9 +82,10 @@ struct _uploader_t {
     metrics_family_t *grants;   //  {result}
     metrics_family_t *reports;  //  {status,result}
     atomic_bool stop;           //  set from another thread: end the sweep between uploads
-    pthread_mutex_t lock;       //  guards counts
+    pthread_mutex_t lock;       //  guards counts and outages
     s_count_t counts [UPLOADER_COUNTS_MAX];
     size_t ncounts;
+    s_outage_t outages [2];     //  UPLOADER_DEP_S3, UPLOADER_DEP_COORDINATOR
 };
 
 //  ---------------------------------------------------------------------------------------
@@ -112,6 +120,39 @@ void
 uploader_request_stop (uploader_t *self)
 {
     atomic_store (&self->stop, true);
+}
+
+//  Records the outcome of a call to a dependency: reason NULL = it answered.
+static void
+s_health (uploader_t *self, uploader_dep_t dep, const char *reason)
+{
+    pthread_mutex_lock (&self->lock);
+    s_outage_t *o = &self->outages [dep];
+    o->down = reason != NULL;
+    //  cut to the bound (the worker runtime cuts again to the heartbeat's)
+    size_t n = reason ? strnlen (reason, sizeof o->reason - 1) : 0;
+    memcpy (o->reason, reason ? reason : "", n);
+    o->reason [n] = 0;
+    pthread_mutex_unlock (&self->lock);
+}
+
+const char *
+uploader_dep_name (uploader_dep_t dep)
+{
+    return dep == UPLOADER_DEP_S3 ? "s3" : "coordinator";
+}
+
+bool
+uploader_outage (uploader_t *self, uploader_dep_t dep, char *reason, size_t size)
+{
+    assert (dep == UPLOADER_DEP_S3 || dep == UPLOADER_DEP_COORDINATOR);
+    pthread_mutex_lock (&self->lock);
+    const s_outage_t *o = &self->outages [dep];
+    bool down = o->down;
+    if (reason && size)
+        snprintf (reason, size, "%s", down ? o->reason : "");
+    pthread_mutex_unlock (&self->lock);
+    return down;
 }
 
 void
@@ -288,6 +329,16 @@ s_post_json (uploader_t *self, const char *path, json_t *body, long *status, jso
     return rc;
 }
 
+//  Why a coordinator call failed, for the degraded reason: the transport error, or the status.
+static const char *
+s_coord_why (uploader_t *self, const char *path, long status, char *buf, size_t size)
+{
+    if (status == 0)
+        return http_error (self->http);
+    snprintf (buf, size, "POST %s: HTTP %ld", path, status);
+    return buf;
+}
+
 static const char *
 s_message (json_t *doc)
 {
@@ -320,6 +371,14 @@ s_fetch_grant (uploader_t *self, bool *deadline_passed)
             *deadline_passed = true;
         log_warn ("grant_refused", LI ("status", status), LS ("reason", rc == RC_RETRY && !status
                   ? http_error (self->http) : s_message (doc)));
+        //  Unreachable or failing (5xx) is an outage; a refusal (409 closed epoch, 429 our
+        //  own pace, another 4xx) is an answer.
+        char why [320];
+        if (rc == RC_RETRY && status != 429)
+            s_health (self, UPLOADER_DEP_COORDINATOR,
+                      s_coord_why (self, "/get-folder-access", status, why, sizeof why));
+        else
+            s_health (self, UPLOADER_DEP_COORDINATOR, NULL);
         s_count (self, self->grants, status == 409 ? "deadline" :
                                      rc == RC_RETRY ? "retry" : "refused", NULL, 1);
         json_decref (doc);
@@ -339,6 +398,9 @@ s_fetch_grant (uploader_t *self, bool *deadline_passed)
         jsonx_fail (&err, "grant fields out of bounds");
     if (err.failed) {
         log_error ("grant_malformed", LS ("reason", err.msg));
+        char why [300];
+        snprintf (why, sizeof why, "malformed upload grant: %s", err.msg);
+        s_health (self, UPLOADER_DEP_COORDINATOR, why);
         s_count (self, self->grants, "malformed", NULL, 1);
         json_decref (doc);
         return RC_RETRY;
@@ -374,6 +436,7 @@ s_fetch_grant (uploader_t *self, bool *deadline_passed)
             return RC_ERR;
         }
     }
+    s_health (self, UPLOADER_DEP_COORDINATOR, NULL);
     s_count (self, self->grants, "ok", NULL, 1);
     log_info ("grant_received", LS ("epoch", self->grant.epoch),
               LI ("expires_in_s", self->grant.expires_s - s_now_s ()));
@@ -498,6 +561,7 @@ s_send (uploader_t *self, const char *epoch, const char *key, const s_buf_t *bod
         int rc = s3_put (self->s3, self->cfg->s3_bucket, key, body->data, body->len,
                          "application/json");
         *why = s3_error (self->s3);
+        s_health (self, UPLOADER_DEP_S3, rc == 0 ? NULL : *why);
         if (rc == 0) {
             s3_head_t head;
             if (s3_head (self->s3, self->cfg->s3_bucket, key, &head) == 0)
@@ -530,6 +594,9 @@ s_send (uploader_t *self, const char *epoch, const char *key, const s_buf_t *bod
         int rc = s3_post_upload (self->s3, self->grant.url, self->grant.fields,
                                  self->grant.nfields, key, body->data, body->len);
         *why = s3_error (self->s3);
+        //  A 403 on the first try is the grant's policy (fetched anew below), not S3.
+        if (rc == 0 || (s3_status (self->s3) != 403 || attempt > 0))
+            s_health (self, UPLOADER_DEP_S3, rc == 0 ? NULL : *why);
         if (rc == 0)
             return 0;
         if (s3_status (self->s3) == 403 && attempt == 0) {
@@ -741,6 +808,10 @@ s_report_one (uploader_t *self, const char *epoch, const char *status, int64_t l
     int rc = s_post_json (self, "/api/v1/zipcode-assignments/status", body, &code, &doc);
     json_decref (body);
     bool ok = rc == 0 && code == 200;
+    char why [320];
+    s_health (self, UPLOADER_DEP_COORDINATOR, rc == RC_RETRY && code != 429
+              ? s_coord_why (self, "/api/v1/zipcode-assignments/status", code, why, sizeof why)
+              : NULL);
     s_count (self, self->reports, status, ok ? "ok" : rc == RC_RETRY ? "retry" : "refused", 1);
     if (!ok) {
         log_warn ("status_report_failed", LS ("epoch", epoch), LS ("status", status),
@@ -769,7 +840,10 @@ uploader_report (uploader_t *self)
     db_result_t *res = NULL;
     char interval [24];
     snprintf (interval, sizeof interval, "%" PRId64, self->cfg->uploader_status_interval_ms);
-    //  epochs not yet reported COMPLETED whose deadline is at most an hour gone
+    //  Epochs without a final report (COMPLETED, FAILED, TIMEOUT) whose deadline is at most
+    //  an hour gone. Columns: 0 epoch, 1 tasks, 2 uploaded, 3 listings, 4 completed zipcodes,
+    //  5 uploads last reported (-1 none, -2 a final report was refused), 6 due (interval
+    //  since the last report), 7 failed tasks, 8 deadline passed.
     int rc = db_exec (self->db,
                       "SELECT e.epoch_id, count(*), count(*) FILTER (WHERE t.status = 'uploaded'), "
                       "coalesce(sum(t.listing_count) "
@@ -778,28 +852,30 @@ uploader_report (uploader_t *self)
                       "  FILTER (WHERE t.status = 'uploaded'), '[]')::text, "
                       "coalesce(e.status_reported_uploads, -1), "
                       "e.status_reported_at IS NULL OR e.status_reported_at "
-                      "  <= now() - make_interval(secs => $1::bigint / 1000.0) "
+                      "  <= now() - make_interval(secs => $1::bigint / 1000.0), "
+                      "count(*) FILTER (WHERE t.status = 'failed'), "
+                      "e.submission_deadline <= now() "
                       "FROM miner_epochs e JOIN miner_tasks t USING (epoch_id) "
                       "WHERE e.status_reported IS DISTINCT FROM 'COMPLETED' "
+                      "AND e.status_reported IS DISTINCT FROM 'FAILED' "
+                      "AND e.status_reported IS DISTINCT FROM 'TIMEOUT' "
                       "AND e.submission_deadline > now() - interval '1 hour' "
                       "GROUP BY e.epoch_id ORDER BY e.epoch_id", DB_P (interval), &res);
     if (rc != 0)
         return RC_RETRY;
     int accepted = 0;
     for (int i = 0; i < db_result_rows (res); i++) {
-        int64_t total = 0, uploaded = 0, listings = 0, reported = -1;
+        int64_t total = 0, uploaded = 0, listings = 0, reported = -1, failed = 0;
         db_result_int64 (res, i, 1, &total);
         db_result_int64 (res, i, 2, &uploaded);
         db_result_int64 (res, i, 3, &listings);
         db_result_int64 (res, i, 5, &reported);
+        db_result_int64 (res, i, 7, &failed);
         bool due = strcmp (db_result_get (res, i, 6), "t") == 0;
-        const char *status = NULL;
-        if (uploaded == total && uploaded > reported)
-            status = "COMPLETED";
-        else
-        if (uploaded > 0 && uploaded > reported && due)
-            status = "IN_PROGRESS";
-        if (!status)
+        bool past_deadline = strcmp (db_result_get (res, i, 8), "t") == 0;
+        const char *status = uploader_status_for (total, uploaded, failed, past_deadline);
+        bool final = strcmp (status, "IN_PROGRESS") != 0;
+        if (final ? (reported == -2 && !due) : !(uploaded > 0 && uploaded > reported && due))
             continue;
         rc = s_report_one (self, db_result_get (res, i, 0), status, listings,
                            db_result_get (res, i, 4), (int) uploaded);
@@ -808,11 +884,15 @@ uploader_report (uploader_t *self)
             break;
         }
         if (rc != 0) {
-            //  refused for good (4xx): not again for this epoch until more zipcodes land
+            //  Refused for good (4xx). IN_PROGRESS: not again for this epoch until more
+            //  zipcodes land. A final report: again after the status interval (a 401 from a
+            //  skewed clock heals), until an hour after the deadline.
             char n [16];
-            snprintf (n, sizeof n, "%lld", (long long) uploaded);
-            db_exec (self->db, "UPDATE miner_epochs SET status_reported_uploads = $2::integer "
-                               "WHERE epoch_id = $1", DB_P (db_result_get (res, i, 0), n), NULL);
+            snprintf (n, sizeof n, "%lld", final ? -2LL : (long long) uploaded);
+            db_exec (self->db, "UPDATE miner_epochs SET status_reported_uploads = $2::integer, "
+                               "status_reported_at = CASE WHEN $3::boolean THEN now() "
+                               "ELSE status_reported_at END WHERE epoch_id = $1",
+                     DB_P (db_result_get (res, i, 0), n, final ? "true" : "false"), NULL);
             rc = 0;
             continue;
         }
@@ -821,6 +901,18 @@ uploader_report (uploader_t *self)
     }
     db_result_destroy (&res);
     return rc == RC_RETRY ? RC_RETRY : accepted;
+}
+
+const char *
+uploader_status_for (int64_t tasks, int64_t uploaded, int64_t failed, bool past_deadline)
+{
+    if (uploaded == tasks)
+        return "COMPLETED";
+    if (uploaded + failed == tasks)
+        return "FAILED";                //  settled, with failures: nothing more can land
+    if (past_deadline)
+        return "TIMEOUT";               //  zipcodes neither landed nor failed, and too late
+    return "IN_PROGRESS";
 }
 
 void

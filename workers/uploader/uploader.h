@@ -27,11 +27,16 @@
 
     Status reports (POST /api/v1/zipcode-assignments/status, signed): IN_PROGRESS with the
     listings stored and the zipcodes landed, when progress was made and at most every
-    uploader.status.interval.ms; COMPLETED once every assigned zipcode of the epoch landed.
-    The last accepted report is kept in miner_epochs; failures back off.
+    uploader.status.interval.ms; then one final report: COMPLETED once every assigned
+    zipcode of the epoch landed; FAILED once every task is settled (uploaded or failed) and
+    some failed; TIMEOUT once the submission deadline passed with zipcodes neither landed
+    nor failed. The last accepted report is kept in miner_epochs, so a final one is sent
+    once (across restarts); failures back off; a refused final report is retried at most
+    every uploader.status.interval.ms.
 
     All calls are blocking with bounded timeouts (s3.timeout.ms, http.timeout.ms); one call
-    at a time. Not thread-safe, except uploader_metrics_flush and uploader_request_stop,
+    at a time. Not thread-safe, except uploader_metrics_flush, uploader_outage and
+    uploader_request_stop,
     which may be called from another thread than the one running the uploader (the worker
     runs the uploader on its own thread so that a slow S3 call never delays heartbeats).
     Ownership: uploader_t owns its db_t; cfg and wallet are borrowed.                        */
@@ -74,6 +79,13 @@ int uploader_sweep (uploader_t *self);
 //  Sends the status reports that are due. Returns the number accepted, or RC_RETRY.
 int uploader_report (uploader_t *self);
 
+//  The status an epoch is reported in, from its task counts: COMPLETED when every task
+//  landed; FAILED when every task is settled (landed or failed) and some failed; TIMEOUT
+//  when the submission deadline passed with tasks neither landed nor failed; else
+//  IN_PROGRESS. (Static string.)
+const char *uploader_status_for (int64_t tasks, int64_t uploaded, int64_t failed,
+                                 bool past_deadline);
+
 //  What the loop calls every tick: sweep when due and not backing off; at most once a
 //  second, send the status reports that are due.
 void uploader_tick (uploader_t *self);
@@ -82,6 +94,22 @@ void uploader_tick (uploader_t *self);
 //  uploader itself never touches the registry after uploader_new, so it may run on another
 //  thread than the one that renders the registry (call this from that one).
 void uploader_metrics_flush (uploader_t *self);
+
+//  Dependency health, for the worker's readiness (worker_degraded / worker_recovered): the
+//  outcome of the last call to each dependency. S3 is down when an upload failed (network,
+//  5xx, another refusal than a stale grant's 403); the coordinator when a grant or status
+//  call could not be made or failed with 5xx, or a grant was malformed (409, 429 and other
+//  4xx are answers, not outages). The next success clears it.
+typedef enum {
+    UPLOADER_DEP_S3 = 0,
+    UPLOADER_DEP_COORDINATOR = 1
+} uploader_dep_t;
+#define UPLOADER_OUTAGE_REASON_MAX 200
+//  "s3" / "coordinator".
+const char *uploader_dep_name (uploader_dep_t dep);
+//  True while dep is down, with the reason copied into reason (size bytes; may be NULL).
+//  Thread-safe (the uploader runs on its own thread; the worker loop asks).
+bool uploader_outage (uploader_t *self, uploader_dep_t dep, char *reason, size_t size);
 
 //  Asks a sweep running on another thread to end after the upload in flight (thread-safe;
 //  for a prompt drain). Later sweeps do nothing.
