@@ -30,8 +30,9 @@
 //  Decoded batches between the loop and the database: one being stored, one validated and
 //  waiting, one more of slack. Each is at most PROTO_BATCH_BYTES_MAX of listing text.
 #define STORAGE_INFLIGHT 3
-//  At exit, how long to wait for a writer still inside a statement.
-#define STORAGE_WRITER_WAIT_MS 1000
+//  At exit, how long to wait for a writer still inside a statement (an idle one stops at
+//  once; a blocked one is abandoned: the process is ending within its shutdown budget).
+#define STORAGE_WRITER_WAIT_MS 100
 
 typedef struct {
     worker_t *worker;
@@ -43,26 +44,36 @@ typedef struct {
     metrics_series_t *inflight; //  gauge
 } app_t;
 
+static void
+s_stop_intake (app_t *app)
+{
+    if (app->intake)
+        worker_remove_reader (app->worker, app->pull);
+    app->intake = false;
+}
+
 static int
 s_on_batch (worker_t *worker, zsock_t *sock, void *arg)
 {
     app_t *app = arg;
     (void) worker;
+    //  removing a reader takes effect on the next iteration: never read what cannot be queued
+    if (writer_full (app->writer)) {
+        s_stop_intake (app);
+        return 0;
+    }
     zmqx_frame_t frame;
     int rc = zmqx_recv_ready (sock, &frame, ZMQX_FRAME_MAX_DEFAULT, "batch_frame_refused");
     if (rc <= 0)
         return rc;
-    //  the reader is only registered while the writer has room
     int submitted = writer_submit (app->writer, zmqx_frame_data (&frame),
                                    zmqx_frame_size (&frame));
     assert (submitted == 0);
     (void) submitted;
     zmqx_frame_close (&frame);
     metrics_set (app->inflight, (double) writer_inflight (app->writer));
-    if (writer_full (app->writer)) {
-        worker_remove_reader (app->worker, app->pull);
-        app->intake = false;
-    }
+    if (writer_full (app->writer))
+        s_stop_intake (app);
     return 0;
 }
 
@@ -124,9 +135,7 @@ static void
 s_drain (worker_t *worker, void *arg)
 {
     app_t *app = arg;
-    if (app->intake)
-        worker_remove_reader (worker, app->pull);
-    app->intake = false;
+    s_stop_intake (app);
     writer_drain (app->writer);
     if (writer_inflight (app->writer) == 0)
         worker_drained (worker);
