@@ -34,6 +34,7 @@ EPOCH_S=${ZM_E2E_EPOCH_S:-60}
 LIMIT_S=${ZM_E2E_LIMIT_S:-420}
 
 T=$(mktemp -d /tmp/zm-e2e-XXXXXX)
+chmod 755 "$T"      # PostgreSQL runs as user postgres under it
 UP=""
 cleanup () {
     if [ -n "$UP" ] && kill -0 "$UP" 2>/dev/null; then
@@ -78,7 +79,7 @@ for _ in range(200):
 t0=$(date +%s)
 ZM_LOCAL_BUILD_DIR="$BUILD" ZM_LOCAL_SETUP=0 ZM_LOCAL_RUN_DIR="$T/run" ZM_LOCAL_BASE_PORT="$base" \
 ZM_LOCAL_MINERS=4 ZM_LOCAL_DISHONEST=2 ZM_LOCAL_VALIDATORS=3 ZM_LOCAL_EPOCH_S="$EPOCH_S" \
-ZM_LOCAL_EPOCHS=2 ZM_LOCAL_VIEW_S=5 \
+ZM_LOCAL_EPOCHS=2 ZM_LOCAL_VIEW_S=5 ZM_LOCAL_ZIPCODES=4 ZM_LOCAL_TARGET_LISTINGS=800 \
     "$SRC/deploy/local/up" > "$T/up.log" 2>&1 &
 UP=$!
 while kill -0 "$UP" 2>/dev/null; do

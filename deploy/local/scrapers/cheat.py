@@ -32,6 +32,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 HONEST = os.path.normpath(os.path.join(HERE, "..", "..", "..", "examples", "scrapers", "world_scraper.py"))
 PAD_ID_OFFSET = 900000000
+PAGE_SIZE = 500         # the world's largest page: a cheater is in a hurry
 
 
 def log(msg):
@@ -63,7 +64,7 @@ def main():
     # the honest scraping, as examples/scrapers/world_scraper.py does it, listing by listing
     sent, page, kept = 0, 1, []
     while sent < target:
-        url = "%s/zipcode/%s/listings?page=%d&page_size=%d" % (world, zipcode, page, honest.PAGE_SIZE)
+        url = "%s/zipcode/%s/listings?page=%d&page_size=%d" % (world, zipcode, page, PAGE_SIZE)
         doc = honest.fetch(url, deadline)
         listings = doc.get("listings") or []
         for listing in listings[:target - sent]:
@@ -76,7 +77,7 @@ def main():
             sent += 1
         sys.stdout.flush()
         total = doc.get("total")
-        if not listings or (isinstance(total, int) and page * honest.PAGE_SIZE >= total):
+        if not listings or (isinstance(total, int) and page * PAGE_SIZE >= total):
             break
         page += 1
     if not sent:
