@@ -6,10 +6,11 @@
     decodes and validates it and runs the transaction on the PostgreSQL connection it owns;
     results come back on an eventfd and are counted, logged and announced here
     (storage_account). So neither a slow COPY, a lock wait nor the CPU of validation ever
-    stops heartbeats. At most STORAGE_INFLIGHT batches are in flight;
-    while that many are, the PULL socket is not read and the scrapers' PUSH sockets queue
-    (ZeroMQ high-water marks), so memory stays bounded and a database outage loses nothing:
-    the writer retries the batch in hand until the database is back.
+    stops heartbeats. At most STORAGE_INFLIGHT batches are in flight; while that many are,
+    the PULL socket is not read: its queue (STORAGE_PULL_HWM frames) fills, then the
+    scrapers' PUSH sockets queue and wait (ZeroMQ high-water marks), so memory stays bounded
+    and a database outage loses nothing: the writer retries the batch in hand until the
+    database is back.
 
     Ready once the writer has applied the migrations; it then re-announces stored zipcodes
     not yet uploaded. Drain: stop intake, let the writer finish every batch in flight (one
@@ -30,6 +31,11 @@
 //  Decoded batches between the loop and the database: one being stored, one validated and
 //  waiting, one more of slack. Each is at most PROTO_BATCH_BYTES_MAX of listing text.
 #define STORAGE_INFLIGHT 3
+//  Frames ZeroMQ may hold in storage's PULL queue. Small, so that when the writer is behind
+//  the back-pressure reaches the scrapers' PUSH queues (each bounded and timed by its task)
+//  instead of piling up here: storage's memory is at most this many frames plus the ones in
+//  flight.
+#define STORAGE_PULL_HWM 8
 //  At exit, how long to wait for a writer still inside a statement (an idle one stops at
 //  once; a blocked one is abandoned: the process is ending within its shutdown budget).
 #define STORAGE_WRITER_WAIT_MS 100
@@ -173,8 +179,9 @@ main (int argc, char **argv)
         goto out;
     }
     zmqx_opts_t opts = zmqx_opts_default ();
-    app.pull = zmqx_new (ZMQ_PULL, pull_ep, &opts);
     app.push = zmqx_new (ZMQ_PUSH, push_ep, &opts);
+    opts.rcvhwm = STORAGE_PULL_HWM;
+    app.pull = zmqx_new (ZMQ_PULL, pull_ep, &opts);
     if (!app.pull || !app.push) {
         db_destroy (&db);
         goto out;
