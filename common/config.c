@@ -212,6 +212,10 @@ const cfg_opt_t zm_config_table [] = {
     { "downloader.objects.max", "ZM_DOWNLOADER_OBJECTS_MAX", CFG_INT, "1000000", 1,
       100000000, NULL, F (downloader_objects_max), 0,
       "most objects (and miner prefixes) listed for one epoch" },
+    { "downloader.fetch.parallel", "ZM_DOWNLOADER_FETCH_PARALLEL", CFG_INT, "2", 1, 16, NULL,
+      F (downloader_fetch_parallel), 0,
+      "fetch threads (GET, check, store off the worker loop); memory is up to this many "
+      "times downloader.object.max" },
     { "tier1.endpoint", "ZM_TIER1_ENDPOINT", CFG_STR, "tier1", 1, 400, NULL,
       F (tier1_endpoint), 0, "tier 1 intake (PULL, bound by tier1): stage name or endpoint" },
     { "tier2.endpoint", "ZM_TIER2_ENDPOINT", CFG_STR, "tier2", 1, 400, NULL,

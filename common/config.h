@@ -130,6 +130,7 @@ typedef struct {
     int64_t downloader_depth_max;   //  JSON nesting limit of a submission
     int64_t downloader_list_page;   //  ListObjectsV2 max-keys
     int64_t downloader_objects_max; //  most objects listed for one epoch
+    int64_t downloader_fetch_parallel;  //  fetch threads (GET, check, store off the loop)
 
     //  validator tiers (workers/tier1/README.md, tier2, tier3)
     char *tier1_endpoint;       //  tier 1's submission_ready PULL (bound by tier1)

@@ -3,7 +3,11 @@
     PostgreSQL holds every step of a submission's life (validator_submissions: listed ->
     downloaded | rejected | skipped; requested_at, announced_at), so this module keeps no
     state that a restart would need: the pump re-reads what is requested and not announced,
-    in validation order, every time it runs.                                                 */
+    in validation order, every time it runs. The fetch threads (s_fetcher_t) share nothing
+    with the loop thread but the immutable configuration and limits and the stop flag: each
+    has its own db_t and s3_t, takes one submission id at a time from its zactor pipe and
+    pushes the outcome (what to count) to the results PULL; the loop thread alone keeps the
+    metrics and the in-flight table.                                                         */
 #include "workers/downloader/downloader.h"
 #include "common/assign_doc.h"
 
@@ -22,6 +26,7 @@
 
 #include <assert.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +70,17 @@ typedef struct {
     int64_t t0;
 } s_listing_t;
 
+//  A fetch thread. busy is the loop thread's (the id in flight, 0 = idle); the rest is set
+//  before the thread starts and then used by the thread alone.
+typedef struct {
+    downloader_t *owner;
+    int index;
+    zactor_t *actor;
+    int64_t busy;
+    db_t *db;
+    s3_t *s3;
+} s_fetcher_t;
+
 struct _downloader_t {
     const zm_config_t *cfg;
     db_t *db;
@@ -82,12 +98,32 @@ struct _downloader_t {
     int64_t next_epoch_check;
     s_listing_t listing;
 
+    s_fetcher_t *fetchers;      //  nfetchers, 0 when fetching on the caller's thread
+    size_t nfetchers;
+    zsock_t *results;           //  PULL: fetch outcomes
+    char results_ep [64];
+    atomic_bool stop;           //  read by the fetch threads: cut bodies short
+    bool stopping;              //  no more fetches handed out
+
     metrics_family_t *f_skipped, *f_rejected, *f_errors, *f_announced;
     metrics_series_t *m_listed, *m_downloaded, *m_bytes, *m_epochs, *m_requests;
     metrics_series_t *m_requests_bad;
 };
 
 static void s_listing_reset (s_listing_t *L);
+
+static s3_config_t
+s_s3_config (const zm_config_t *cfg)
+{
+    s3_config_t c = {
+        .endpoint = cfg->s3_endpoint, .region = cfg->s3_region,
+        .access_key = cfg->s3_access_key, .secret_key = cfg->s3_secret_key,
+        .session_token = cfg->s3_session_token, .path_style = cfg->s3_path_style,
+        .timeout_ms = cfg->s3_timeout_ms, .max_attempts = 2, .retry_base_ms = 200,
+        .retry_cap_ms = 1000
+    };
+    return c;
+}
 
 //  ---------------------------------------------------------------------------------------
 
@@ -112,13 +148,7 @@ downloader_new (const zm_config_t *cfg, db_t **db_p, const wallet_t *wallet,
         free (self);
         return NULL;
     }
-    s3_config_t s3cfg = {
-        .endpoint = cfg->s3_endpoint, .region = cfg->s3_region,
-        .access_key = cfg->s3_access_key, .secret_key = cfg->s3_secret_key,
-        .session_token = cfg->s3_session_token, .path_style = cfg->s3_path_style,
-        .timeout_ms = cfg->s3_timeout_ms, .max_attempts = 2, .retry_base_ms = 200,
-        .retry_cap_ms = 1000
-    };
+    s3_config_t s3cfg = s_s3_config (cfg);
     self->s3 = s3_new (&s3cfg);
     if (!self->s3) {
         free (self);
@@ -175,6 +205,16 @@ downloader_destroy (downloader_t **self_p)
     if (!self_p || !*self_p)
         return;
     downloader_t *self = *self_p;
+    //  a body being read is cut short at its next bytes; a call waiting on a silent server
+    //  ends at s3.timeout.ms: zactor_destroy joins the thread
+    atomic_store (&self->stop, true);
+    for (size_t i = 0; i < self->nfetchers; i++) {
+        zactor_destroy (&self->fetchers [i].actor);
+        db_destroy (&self->fetchers [i].db);
+        s3_destroy (&self->fetchers [i].s3);
+    }
+    free (self->fetchers);
+    zsock_destroy (&self->results);
     s_listing_reset (&self->listing);
     db_destroy (&self->db);
     s3_destroy (&self->s3);
@@ -830,17 +870,15 @@ s_row_read (const db_result_t *res, int r, s_row_t *row)
 }
 
 static int
-s_row_load (downloader_t *self, int64_t id, s_row_t *row)
+s_row_load (db_t *db, int64_t id, s_row_t *row)
 {
     char ids [24];
     snprintf (ids, sizeof ids, "%lld", (long long) id);
     db_result_t *res = NULL;
-    int rc = db_exec (self->db, "SELECT " S_ROW_COLS " FROM validator_submissions "
+    int rc = db_exec (db, "SELECT " S_ROW_COLS " FROM validator_submissions "
                       "WHERE id = $1::bigint", DB_P (ids), &res);
-    if (rc != 0) {
-        s_error (self, "db");
+    if (rc != 0)
         return RC_RETRY;
-    }
     rc = db_result_rows (res) == 1 ? s_row_read (res, 0, row) : RC_ERR;
     db_result_destroy (&res);
     return rc == 0 ? 0 : RC_ERR;
@@ -848,23 +886,20 @@ s_row_load (downloader_t *self, int64_t id, s_row_t *row)
 
 //  Stores the rejection. Reason text is ASCII: other bytes (from the miner) become '?'.
 static int
-s_reject (downloader_t *self, s_row_t *row, submission_reason_t reason, const char *detail)
+s_reject (db_t *db, s_row_t *row, submission_reason_t reason, const char *detail)
 {
     snprintf (row->reason, sizeof row->reason, "%s: %s", submission_reason_name (reason),
               detail);
     for (char *p = row->reason; *p; p++)
         if ((unsigned char) *p < 0x20 || (unsigned char) *p > 0x7e)
             *p = '?';
-    int rc = db_exec (self->db,
+    int rc = db_exec (db,
         "UPDATE validator_submissions SET state = 'rejected', reason = $2, "
         "updated_at = now() WHERE id = $1::bigint AND state = 'listed'",
         DB_P (row->ids, row->reason), NULL);
-    if (rc != 0) {
-        s_error (self, "db");
+    if (rc != 0)
         return RC_RETRY;
-    }
     snprintf (row->state, sizeof row->state, "rejected");
-    metrics_inc (metrics_series (self->f_rejected, submission_reason_name (reason)));
     log_warn ("submission_rejected", LS ("epoch", row->epoch), LS ("zipcode", row->zipcode),
               LS ("key", row->key), LS ("reason", submission_reason_name (reason)),
               LS ("detail", row->reason));
@@ -874,16 +909,16 @@ s_reject (downloader_t *self, s_row_t *row, submission_reason_t reason, const ch
 //  The listings, in file order, and the state change, in one transaction. Returns 0,
 //  RC_RETRY, or RC_ERR (the database refused the content: the caller rejects).
 static int
-s_store (downloader_t *self, s_row_t *row, const submission_t *sub, const char *sha)
+s_store (db_t *db, s_row_t *row, const submission_t *sub, const char *sha)
 {
     char count [24];
     snprintf (count, sizeof count, "%zu", sub->count);
-    int rc = db_begin (self->db);
+    int rc = db_begin (db);
     if (rc == 0)
-        rc = db_exec (self->db, "DELETE FROM validator_submission_listings "
+        rc = db_exec (db, "DELETE FROM validator_submission_listings "
                       "WHERE submission_id = $1::bigint", DB_P (row->ids), NULL);
     if (rc == 0)
-        rc = db_copy_begin (self->db, "COPY validator_submission_listings "
+        rc = db_copy_begin (db, "COPY validator_submission_listings "
                             "(submission_id, idx, doc) FROM STDIN", false);
     bool copying = rc == 0;
     for (size_t i = 0; rc == 0 && i < sub->count; i++) {
@@ -892,20 +927,20 @@ s_store (downloader_t *self, s_row_t *row, const submission_t *sub, const char *
         char *doc = jsonx_dump (json_array_get (sub->listings, i), false);
         assert (doc);
         const char *vals [3] = { row->ids, idx, doc };
-        rc = db_copy_row (self->db, 3, vals, NULL);
+        rc = db_copy_row (db, 3, vals, NULL);
         free (doc);
         if (rc == RC_MALFORMED)
             rc = RC_ERR;
     }
     if (copying) {
         if (rc == 0)
-            rc = db_copy_end (self->db, NULL);
+            rc = db_copy_end (db, NULL);
         else
-            db_copy_abort (self->db, "listing refused");
+            db_copy_abort (db, "listing refused");
     }
     db_result_t *res = NULL;
     if (rc == 0)
-        rc = db_exec (self->db,
+        rc = db_exec (db,
             "UPDATE validator_submissions SET state = 'downloaded', listing_count = $2::int, "
             "sha256 = $3, submission_timestamp = nullif ($4, ''), downloaded_at = now(), "
             "reason = NULL, updated_at = now() WHERE id = $1::bigint AND state = 'listed'",
@@ -914,11 +949,10 @@ s_store (downloader_t *self, s_row_t *row, const submission_t *sub, const char *
         rc = RC_ERR;
     db_result_destroy (&res);
     if (rc == 0)
-        rc = db_commit (self->db);
+        rc = db_commit (db);
     if (rc != 0) {
-        log_warn ("submission_store_failed", LS ("key", row->key),
-                  LS ("error", db_error (self->db)));
-        db_rollback (self->db);
+        log_warn ("submission_store_failed", LS ("key", row->key), LS ("error", db_error (db)));
+        db_rollback (db);
         if (rc != RC_RETRY)
             rc = RC_ERR;
     }
@@ -987,100 +1021,340 @@ s_announce (downloader_t *self, const s_row_t *row)
     return 0;
 }
 
+//  What one fetch needs: a database connection and an S3 client of its own (the caller's,
+//  or a fetch thread's), the limits, and the flag that cuts a body short at shutdown.
+typedef struct {
+    db_t *db;
+    s3_t *s3;
+    const char *bucket;
+    const submission_limits_t *limits;
+    atomic_bool *stop;
+} s_fetch_ctx_t;
+
+//  Transient failure stages, as counted in zipmine_downloader_errors_total{stage}.
+typedef enum { S_FAIL_NONE = 0, S_FAIL_GET, S_FAIL_DB } s_fail_t;
+
+//  What a fetch did, for the loop thread to count (the registry is not thread-safe).
+typedef struct {
+    submission_reason_t reason;     //  SUBMISSION_OK, or the rejection
+    bool rejected;                  //  a rejection was stored
+    bool stored;                    //  the listings were stored
+    int64_t bytes;                  //  body bytes read
+    s_fail_t fail;
+} s_outcome_t;
+
+//  The body as it arrives; s3_get keeps it under the cap. Aborts when stop is raised.
 typedef struct {
     char *data;
-    size_t size;
+    size_t size, cap;
+    atomic_bool *stop;
 } s_body_t;
 
-int
-downloader_fetch (downloader_t *self, int64_t id, submission_reason_t *reason_p)
+static int
+s_body_sink (void *arg, const void *data, size_t size)
 {
-    submission_reason_t dummy;
-    if (!reason_p)
-        reason_p = &dummy;
-    *reason_p = SUBMISSION_OK;
+    s_body_t *b = arg;
+    if (atomic_load (b->stop))
+        return -1;
+    if (b->size + size + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64 * 1024;
+        while (cap < b->size + size + 1)
+            cap *= 2;
+        b->data = realloc (b->data, cap);
+        if (!b->data)
+            abort ();
+        b->cap = cap;
+    }
+    memcpy (b->data + b->size, data, size);
+    b->size += size;
+    b->data [b->size] = 0;
+    return 0;
+}
+
+static int
+s_rejected (const s_fetch_ctx_t *ctx, s_row_t *row, s_outcome_t *out,
+            submission_reason_t reason, const char *detail)
+{
+    out->reason = reason;
+    int rc = s_reject (ctx->db, row, reason, detail);
+    if (rc == 0)
+        out->rejected = true;
+    else
+        out->fail = S_FAIL_DB;
+    return rc;
+}
+
+//  Steps 4 and 5's store for one submission, on whichever thread owns ctx. Returns 0
+//  (stored, rejected, or settled before), RC_RETRY or RC_ERR (no such id).
+static int
+s_settle (const s_fetch_ctx_t *ctx, int64_t id, s_outcome_t *out)
+{
+    memset (out, 0, sizeof *out);
+    out->reason = SUBMISSION_OK;
+    const submission_limits_t *limits = ctx->limits;
     s_row_t row;
-    int rc = s_row_load (self, id, &row);
+    int rc = s_row_load (ctx->db, id, &row);
+    if (rc == RC_RETRY)
+        out->fail = S_FAIL_DB;
     if (rc != 0)
         return rc;
     if (strcmp (row.state, "listed") != 0)
         return 0;               //  settled already
 
     //  1. the listed size, before any byte is asked for
-    if (row.size > (int64_t) self->limits.max_bytes) {
+    if (row.size > (int64_t) limits->max_bytes) {
         char d [128];
         snprintf (d, sizeof d, "listed size %lld bytes, cap %zu (not downloaded)",
-                  (long long) row.size, self->limits.max_bytes);
-        *reason_p = SUBMISSION_TOO_LARGE;
-        return s_reject (self, &row, SUBMISSION_TOO_LARGE, d);
+                  (long long) row.size, limits->max_bytes);
+        return s_rejected (ctx, &row, out, SUBMISSION_TOO_LARGE, d);
     }
     submission_key_t key;
-    if (submission_key_parse (row.key, &key) != 0) {
-        *reason_p = SUBMISSION_BAD_KEY;
-        return s_reject (self, &row, SUBMISSION_BAD_KEY, "not a submission key");
-    }
+    if (submission_key_parse (row.key, &key) != 0)
+        return s_rejected (ctx, &row, out, SUBMISSION_BAD_KEY, "not a submission key");
 
-    //  2. the GET, capped while reading
-    char *data = NULL;
-    size_t size = 0;
-    rc = s3_get_buffer (self->s3, self->cfg->s3_bucket, row.key, self->limits.max_bytes,
-                        &data, &size);
+    //  2. the GET, capped while reading (s3_get: Content-Length first, then the bytes)
+    s_body_t body = { .stop = ctx->stop };
+    rc = s3_get (ctx->s3, ctx->bucket, row.key, (int64_t) limits->max_bytes, s_body_sink,
+                 &body);
     if (rc == RC_MALFORMED) {
+        free (body.data);
         char d [160];
-        snprintf (d, sizeof d, "over the cap of %zu bytes while reading", self->limits.max_bytes);
-        *reason_p = SUBMISSION_TOO_LARGE;
-        return s_reject (self, &row, SUBMISSION_TOO_LARGE, d);
+        snprintf (d, sizeof d, "over the cap of %zu bytes while reading", limits->max_bytes);
+        return s_rejected (ctx, &row, out, SUBMISSION_TOO_LARGE, d);
     }
-    if (rc == RC_ERR && s3_status (self->s3) == 404) {
-        *reason_p = SUBMISSION_GONE;
-        return s_reject (self, &row, SUBMISSION_GONE, "the listed object no longer exists");
+    if (rc == RC_ERR && s3_status (ctx->s3) == 404) {
+        free (body.data);
+        return s_rejected (ctx, &row, out, SUBMISSION_GONE, "the listed object no longer exists");
     }
     if (rc != 0) {
-        log_warn ("submission_get_failed", LS ("key", row.key), LS ("error", s3_error (self->s3)));
-        s_error (self, "get");
+        free (body.data);
+        if (atomic_load (ctx->stop)) {
+            log_info ("submission_get_stopped", LS ("key", row.key));
+            return RC_RETRY;
+        }
+        log_warn ("submission_get_failed", LS ("key", row.key), LS ("error", s3_error (ctx->s3)));
+        out->fail = S_FAIL_GET;
         return RC_RETRY;
     }
-    metrics_add (self->m_bytes, (double) size);
-    if ((int64_t) size != row.size) {
+    out->bytes = (int64_t) body.size;
+    if ((int64_t) body.size != row.size) {
         char d [128];
-        snprintf (d, sizeof d, "read %zu bytes, listed %lld", size, (long long) row.size);
-        free (data);
-        *reason_p = SUBMISSION_CHANGED;
-        return s_reject (self, &row, SUBMISSION_CHANGED, d);
+        snprintf (d, sizeof d, "read %zu bytes, listed %lld", body.size, (long long) row.size);
+        free (body.data);
+        return s_rejected (ctx, &row, out, SUBMISSION_CHANGED, d);
     }
 
     //  3. the body
+    const char *data = body.data ? body.data : "";
     submission_t sub;
-    if (submission_parse (data, size, &key, &self->limits, &sub) != 0) {
-        free (data);
-        *reason_p = sub.reason;
-        return s_reject (self, &row, sub.reason, sub.detail);
+    if (submission_parse (data, body.size, &key, limits, &sub) != 0) {
+        free (body.data);
+        return s_rejected (ctx, &row, out, sub.reason, sub.detail);
     }
     char sha [65];
-    canon_sha256_hex (data, size, sha);
-    free (data);
+    canon_sha256_hex (data, body.size, sha);
+    free (body.data);
 
-    //  4. store, then announce
-    rc = s_store (self, &row, &sub, sha);
+    //  4. store (the loop thread announces)
+    rc = s_store (ctx->db, &row, &sub, sha);
     if (rc == RC_ERR) {
         submission_free (&sub);
-        *reason_p = SUBMISSION_BAD_SHAPE;
-        return s_reject (self, &row, SUBMISSION_BAD_SHAPE, "the database refused a listing");
+        return s_rejected (ctx, &row, out, SUBMISSION_BAD_SHAPE, "the database refused a listing");
     }
     if (rc != 0) {
         submission_free (&sub);
-        s_error (self, "db");
+        out->fail = S_FAIL_DB;
         return RC_RETRY;
     }
-    snprintf (row.state, sizeof row.state, "downloaded");
-    row.count = (int64_t) sub.count;
-    submission_free (&sub);
-    metrics_inc (self->m_downloaded);
+    out->stored = true;
     log_info ("submission_stored", LS ("epoch", row.epoch), LS ("zipcode", row.zipcode),
-              LS ("key", row.key), LI ("listings", row.count), LI ("bytes", row.size),
+              LS ("key", row.key), LI ("listings", (int64_t) sub.count), LI ("bytes", row.size),
               LS ("last_modified", row.last_modified));
+    submission_free (&sub);
     return 0;
 }
+
+//  Counts a fetch's outcome (loop thread).
+static void
+s_count (downloader_t *self, const s_outcome_t *out)
+{
+    static const char *const stages [] = { NULL, "get", "db" };
+    if (out->bytes > 0)
+        metrics_add (self->m_bytes, (double) out->bytes);
+    if (out->rejected)
+        metrics_inc (metrics_series (self->f_rejected, submission_reason_name (out->reason)));
+    if (out->stored)
+        metrics_inc (self->m_downloaded);
+    if (out->fail != S_FAIL_NONE)
+        s_error (self, stages [out->fail]);
+}
+
+int
+downloader_fetch (downloader_t *self, int64_t id, submission_reason_t *reason_p)
+{
+    s_fetch_ctx_t ctx = { .db = self->db, .s3 = self->s3, .bucket = self->cfg->s3_bucket,
+                          .limits = &self->limits, .stop = &self->stop };
+    s_outcome_t out;
+    int rc = s_settle (&ctx, id, &out);
+    s_count (self, &out);
+    if (reason_p)
+        *reason_p = out.reason;
+    return rc;
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Fetch threads
+
+//  A fetch thread: "FETCH" <id> on the pipe, one outcome on the results PUSH per job;
+//  "$TERM" (zactor_destroy) ends it.
+static void
+s_fetcher_actor (zsock_t *pipe, void *arg)
+{
+    s_fetcher_t *f = arg;
+    downloader_t *owner = f->owner;
+    s_fetch_ctx_t ctx = { .db = f->db, .s3 = f->s3, .bucket = owner->cfg->s3_bucket,
+                          .limits = &owner->limits, .stop = &owner->stop };
+    char ep [80];
+    snprintf (ep, sizeof ep, ">%s", owner->results_ep);
+    zsock_t *out = zsock_new_push (ep);
+    zsock_signal (pipe, out ? 0 : 1);
+    while (out) {
+        zmsg_t *msg = zmsg_recv (pipe);
+        if (!msg)
+            break;
+        char *cmd = zmsg_popstr (msg);
+        char *ids = zmsg_popstr (msg);
+        bool term = !cmd || strcmp (cmd, "$TERM") == 0;
+        if (!term && strcmp (cmd, "FETCH") == 0 && ids) {
+            int64_t id = strtoll (ids, NULL, 10);
+            s_outcome_t o;
+            int rc = s_settle (&ctx, id, &o);
+            int flags = (o.rejected ? 1 : 0) | (o.stored ? 2 : 0);
+            zsock_send (out, "i8iii8i", f->index, (uint64_t) id, rc, (int) o.reason, flags,
+                        (uint64_t) o.bytes, (int) o.fail);
+        }
+        free (cmd);
+        free (ids);
+        zmsg_destroy (&msg);
+        if (term)
+            break;
+    }
+    zsock_destroy (&out);
+}
+
+int
+downloader_fetchers_start (downloader_t *self, size_t n)
+{
+    assert (n >= 1 && n <= 16 && self->nfetchers == 0);
+    snprintf (self->results_ep, sizeof self->results_ep, "inproc://zm-downloader-%p",
+              (void *) self);
+    char ep [80];
+    snprintf (ep, sizeof ep, "@%s", self->results_ep);
+    self->results = zsock_new_pull (ep);
+    if (!self->results)
+        return -1;
+    self->fetchers = calloc (n, sizeof *self->fetchers);
+    if (!self->fetchers)
+        abort ();
+    s3_config_t s3cfg = s_s3_config (self->cfg);
+    for (size_t i = 0; i < n; i++) {
+        s_fetcher_t *f = &self->fetchers [i];
+        char err [256];
+        f->owner = self;
+        f->index = (int) i;
+        f->db = db_new (self->cfg->db_dsn, "zipmine-downloader-fetch",
+                        self->cfg->db_connect_timeout_s, self->cfg->db_statement_timeout_ms,
+                        err, sizeof err);
+        f->s3 = s3_new (&s3cfg);
+        if (!f->db || !f->s3) {
+            log_error ("fetcher_start_failed", LI ("fetcher", (int64_t) i),
+                       LS ("reason", f->db ? "s3 client" : err));
+            db_destroy (&f->db);
+            s3_destroy (&f->s3);
+            return -1;
+        }
+        self->nfetchers = i + 1;
+        f->actor = zactor_new (s_fetcher_actor, f);
+        if (!f->actor)
+            return -1;
+    }
+    log_info ("fetchers_started", LI ("parallel", (int64_t) n),
+              LI ("object_max", (int64_t) self->limits.max_bytes));
+    return 0;
+}
+
+zsock_t *
+downloader_results (downloader_t *self)
+{
+    return self->results;
+}
+
+//  Hands id to an idle fetcher unless it is in flight already or every fetcher is busy.
+static void
+s_dispatch (downloader_t *self, int64_t id)
+{
+    s_fetcher_t *idle = NULL;
+    for (size_t i = 0; i < self->nfetchers; i++) {
+        if (self->fetchers [i].busy == id)
+            return;
+        if (!idle && self->fetchers [i].busy == 0 && self->fetchers [i].actor)
+            idle = &self->fetchers [i];
+    }
+    if (!idle)
+        return;
+    char ids [24];
+    snprintf (ids, sizeof ids, "%lld", (long long) id);
+    if (zstr_sendx (idle->actor, "FETCH", ids, NULL) == 0)
+        idle->busy = id;
+}
+
+int
+downloader_on_result (downloader_t *self)
+{
+    int index = -1, rc = 0, reason = 0, flags = 0, fail = 0;
+    uint64_t id = 0, bytes = 0;
+    if (zsock_recv (self->results, "i8iii8i", &index, &id, &rc, &reason, &flags, &bytes,
+                    &fail) != 0)
+        return -1;
+    //  our own threads wrote this; still, nothing out of range is used
+    if (index < 0 || (size_t) index >= self->nfetchers)
+        return 0;
+    self->fetchers [index].busy = 0;
+    s_outcome_t o = { .reason = (submission_reason_t) reason, .rejected = (flags & 1) != 0,
+                      .stored = (flags & 2) != 0, .bytes = (int64_t) bytes,
+                      .fail = fail >= S_FAIL_NONE && fail <= S_FAIL_DB ? (s_fail_t) fail
+                                                                        : S_FAIL_NONE };
+    s_count (self, &o);
+    if (rc == RC_RETRY) {
+        if (!self->stopping)
+            self->resume_at = clock_mono_ms () + backoff_next (&self->backoff);
+        return 0;
+    }
+    backoff_reset (&self->backoff);
+    if (!self->stopping && clock_mono_ms () >= self->resume_at
+    &&  downloader_pump (self, PUMP_BUDGET_MS) == RC_RETRY)
+        self->resume_at = clock_mono_ms () + backoff_next (&self->backoff);
+    return 0;
+}
+
+void
+downloader_stop (downloader_t *self)
+{
+    self->stopping = true;
+    atomic_store (&self->stop, true);
+}
+
+size_t
+downloader_busy (downloader_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->nfetchers; i++)
+        n += self->fetchers [i].busy != 0;
+    return n;
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Pump
 
 int
 downloader_pump (downloader_t *self, int64_t budget_ms)
@@ -1090,6 +1364,11 @@ downloader_pump (downloader_t *self, int64_t budget_ms)
     //  a destination that refuses (no peer, queue full) is left alone for this call, so
     //  its rows do not hold up the others
     bool to_tier1 = self->tier1 != NULL, to_consensus = self->consensus != NULL;
+    bool threaded = self->nfetchers > 0;
+    //  rows in flight come first in validation order: read past them
+    int limit = PUMP_BATCH + (int) self->nfetchers;
+    char limits [16];
+    snprintf (limits, sizeof limits, "%d", limit);
     for (;;) {
         db_result_t *res = NULL;
         int rc = db_exec (self->db,
@@ -1098,21 +1377,37 @@ downloader_pump (downloader_t *self, int64_t budget_ms)
             "AND (state = 'listed' OR (state IN ('downloaded', 'validated') AND $1::boolean) "
             "     OR (state IN ('rejected', 'skipped') AND $2::boolean)) "
             "ORDER BY epoch_id, zipcode, last_modified, miner_hotkey COLLATE \"C\" LIMIT "
-            "16", DB_P (to_tier1 ? "true" : "false", to_consensus ? "true" : "false"), &res);
+            "$3::int", DB_P (to_tier1 ? "true" : "false", to_consensus ? "true" : "false",
+                             limits), &res);
         if (rc != 0) {
             s_error (self, "db");
             return RC_RETRY;
         }
-        int rows = db_result_rows (res);
+        int rows = db_result_rows (res), announced = 0;
         bool requery = false;
+        //  threaded: the zipcode whose earlier submission is still being fetched; its later
+        //  ones are not announced before it, so each zipcode's announcements keep
+        //  validation order whatever order the fetches finish in
+        char held [SUBMISSION_EPOCH_LEN + 8] = "";
         for (int r = 0; r < rows && !requery; r++) {
             s_row_t row;
             if (s_row_read (res, r, &row) != 0)
                 continue;
+            char zipkey [sizeof held];
+            snprintf (zipkey, sizeof zipkey, "%s/%s", row.epoch, row.zipcode);
             if (strcmp (row.state, "listed") == 0) {
+                if (threaded) {
+                    if (!self->stopping)
+                        s_dispatch (self, row.id);
+                    snprintf (held, sizeof held, "%s", zipkey);
+                    continue;
+                }
                 rc = downloader_fetch (self, row.id, NULL);
-                if (rc == 0)
-                    rc = s_row_load (self, row.id, &row);
+                if (rc == 0) {
+                    rc = s_row_load (self->db, row.id, &row);
+                    if (rc == RC_RETRY)
+                        s_error (self, "db");
+                }
                 if (rc != 0) {
                     db_result_destroy (&res);
                     return rc == RC_ERR ? done : RC_RETRY;
@@ -1121,9 +1416,13 @@ downloader_pump (downloader_t *self, int64_t budget_ms)
             }
             bool stored = strcmp (row.state, "downloaded") == 0
                        || strcmp (row.state, "validated") == 0;
+            if (threaded && strcmp (held, zipkey) == 0)
+                continue;
             if ((stored && to_tier1) || (!stored && to_consensus)) {
-                if (s_announce (self, &row) == 0)
+                if (s_announce (self, &row) == 0) {
                     done++;
+                    announced++;
+                }
                 else {
                     if (stored)
                         to_tier1 = false;
@@ -1138,7 +1437,10 @@ downloader_pump (downloader_t *self, int64_t budget_ms)
             }
         }
         db_result_destroy (&res);
-        if (rows < 16 && !requery)
+        if (rows < limit && !requery)
+            return done;
+        //  threaded: a batch that only handed out fetches is all there is to do now
+        if (threaded && !requery && announced == 0)
             return done;
     }
 }
@@ -1223,5 +1525,7 @@ downloader_tick (downloader_t *self)
     if (rc == RC_RETRY)
         self->resume_at = clock_mono_ms () + backoff_next (&self->backoff);
     else
+    if (self->nfetchers == 0)
+        //  threaded, a fetch's own outcome resets the backoff (downloader_on_result)
         backoff_reset (&self->backoff);
 }

@@ -38,12 +38,20 @@
     other fields are what consensus read from validator_submissions; the row is the truth).
     Requesting a submission that was already announced announces it again.
 
-    Every call is blocking with bounded timeouts (s3.timeout.ms, http.timeout.ms,
-    db.statement.timeout.ms); downloader_pump handles at most a time budget's worth of
-    submissions per call so the worker loop keeps heartbeating.
+    Threads. Without fetchers (the library as tests drive it) every call is blocking on the
+    caller's thread, bounded by its timeouts. The worker starts downloader.fetch.parallel
+    fetch threads (downloader_fetchers_start): each owns its own PostgreSQL connection and
+    S3 client and does steps 4 and 5's store for one submission at a time; the loop thread
+    hands a requested submission to an idle fetcher (a zactor pipe, so at most
+    downloader.fetch.parallel GETs run and at most that many bodies of at most
+    downloader.object.max bytes are held), reads each outcome from an inproc PULL
+    (downloader_on_result), counts it and announces. So a slow or huge object never stalls
+    the loop: the loop only runs short queries, the announcements and the listing (in
+    300 ms slices), and keeps heartbeating. Metrics are touched by the loop thread only.
 
-    Ownership: downloader_t owns its db_t and S3/HTTP clients; cfg, wallet, metrics and the
-    output sockets are borrowed. Not thread-safe.                                             */
+    Ownership: downloader_t owns its db_t, S3/HTTP clients and fetch threads (each with its
+    own db_t and s3_t); cfg, wallet, metrics and the output sockets are borrowed. Not
+    thread-safe: every function is called from one thread (the fetch threads are internal). */
 #ifndef ZM_DOWNLOADER_H
 #define ZM_DOWNLOADER_H
 
@@ -104,8 +112,28 @@ int downloader_fetch (downloader_t *self, int64_t id, submission_reason_t *reaso
 
 //  Settles requested submissions in validation order, then announces what is settled but
 //  not announced, for at most budget_ms. Returns the number settled or announced, or
-//  RC_RETRY when a transient failure stopped it.
+//  RC_RETRY when a transient failure stopped it. With fetchers running, a requested
+//  submission is handed to an idle fetcher instead of being fetched here (not counted:
+//  its outcome arrives through downloader_on_result), and nothing here blocks on S3.
 int downloader_pump (downloader_t *self, int64_t budget_ms);
+
+//  Starts n fetch threads (1..16), each with its own database connection (cfg->db_dsn,
+//  connected lazily) and S3 client. Returns 0, or -1 (a client could not be created).
+//  Called once, before the loop runs.
+int downloader_fetchers_start (downloader_t *self, size_t n);
+
+//  The socket fetch outcomes arrive on (PULL; NULL before downloader_fetchers_start): the
+//  worker watches it and calls downloader_on_result when it is readable.
+zsock_t *downloader_results (downloader_t *self);
+
+//  Reads one fetch outcome: counts it, frees the fetcher, and pumps again (announces it,
+//  hands out the next request). Returns 0 (-1 only if the socket failed).
+int downloader_on_result (downloader_t *self);
+
+//  Stops handing out fetches and cuts bodies being read short (they stay requested in
+//  PostgreSQL for the next start). downloader_busy: fetches still in flight.
+void downloader_stop (downloader_t *self);
+size_t downloader_busy (downloader_t *self);
 
 //  What the worker calls every tick: find the epoch due (downloader.epoch, or the epoch of
 //  the coordinator.epoch.s grid that ended at least downloader.grace.ms ago, and any cached

@@ -3,9 +3,11 @@
     consensus (connect, ZMQ_IMMEDIATE: nothing is queued for a peer that is not there, so
     what could not be sent stays unannounced in PostgreSQL and is sent later). Loads the
     hotkey from the wallet to sign epoch requests (a missing wallet exits 100). Ready once
-    the database answers and the migrations are applied. Drain: stop intake and exit (one
-    call at a time on this thread; anything unfinished is picked up from PostgreSQL by the
-    next start).                                                                              */
+    the database answers and the migrations are applied. GETs, checks and stores run on
+    downloader.fetch.parallel fetch threads (downloader.h), so this loop only queries,
+    announces and lists in slices, and keeps heartbeating whatever an object's size or
+    speed. Drain: stop intake, cut the bodies being read short, exit once no fetch is in
+    flight (anything unfinished stays requested in PostgreSQL for the next start).          */
 #include "common/db.h"
 #include "common/epoch.h"
 #include "common/log.h"
@@ -23,7 +25,30 @@ typedef struct {
     downloader_t *downloader;
     zsock_t *pull, *tier1, *consensus;
     bool prepared;
+    bool drained;
 } app_t;
+
+//  Draining and no fetch in flight: done.
+static void
+s_drain_check (worker_t *worker, app_t *app)
+{
+    if (!app->drained && worker_state (worker) == WORKER_DRAINING
+    &&  downloader_busy (app->downloader) == 0) {
+        app->drained = true;
+        worker_drained (worker);
+    }
+}
+
+static int
+s_on_result (worker_t *worker, zsock_t *sock, void *arg)
+{
+    (void) sock;
+    app_t *app = arg;
+    if (downloader_on_result (app->downloader) != 0)
+        return -1;
+    s_drain_check (worker, app);
+    return 0;
+}
 
 static int
 s_on_request (worker_t *worker, zsock_t *sock, void *arg)
@@ -59,6 +84,8 @@ s_tick (worker_t *worker, void *arg)
     }
     if (worker_state (worker) != WORKER_DRAINING)
         downloader_tick (app->downloader);
+    else
+        s_drain_check (worker, app);
     return 0;
 }
 
@@ -68,7 +95,9 @@ s_drain (worker_t *worker, void *arg)
     app_t *app = arg;
     if (app->prepared)
         worker_remove_reader (worker, app->pull);
-    worker_drained (worker);
+    downloader_stop (app->downloader);
+    log_info ("downloader_draining", LI ("in_flight", (int64_t) downloader_busy (app->downloader)));
+    s_drain_check (worker, app);
 }
 
 int
@@ -130,9 +159,13 @@ main (int argc, char **argv)
     if (!app.pull || !app.tier1 || (*cfg->downloader_consensus_endpoint && !app.consensus))
         goto out;
     downloader_set_outputs (app.downloader, app.tier1, app.consensus);
+    if (downloader_fetchers_start (app.downloader, (size_t) cfg->downloader_fetch_parallel) != 0
+    ||  worker_add_reader (worker, downloader_results (app.downloader), s_on_result, &app) != 0)
+        goto out;
     log_info ("downloader_started", LS ("mode", cfg->downloader_mode),
               LI ("object_max", cfg->downloader_object_max),
-              LI ("listings_max", cfg->downloader_listings_max));
+              LI ("listings_max", cfg->downloader_listings_max),
+              LI ("fetch_parallel", cfg->downloader_fetch_parallel));
     worker_set_drain (worker, s_drain, &app);
     worker_set_tick (worker, 250, s_tick, &app);
     s_tick (worker, &app);
