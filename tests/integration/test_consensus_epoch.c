@@ -82,6 +82,7 @@ s_setup (t_t *t, const char *tag, const char *inflight)
     setenv ("ZM_S3_ACCESS_KEY", TEST_ENV ("ZM_TEST_S3_ACCESS_KEY"), 1);
     setenv ("ZM_S3_SECRET_KEY", TEST_ENV ("ZM_TEST_S3_SECRET_KEY"), 1);
     setenv ("ZM_S3_TIMEOUT_MS", "5000", 1);
+    setenv ("ZM_S3_MODE", "direct", 1);     //  grant mode: test_consensus_grant.c
     setenv ("ZM_LOG_LEVEL", "warn", 1);
     setenv ("ZM_CONSENSUS_VERDICT_DELAY_MS", "0", 1);
     setenv ("ZM_CONSENSUS_INFLIGHT_MAX", inflight, 1);

@@ -7,8 +7,11 @@
     is a running hook child (a restart runs the hook again: at least once).                 */
 #include "workers/consensus/consensus.h"
 
+#include "common/backoff.h"
 #include "common/canon.h"
 #include "common/clock.h"
+#include "common/grant.h"
+#include "common/http.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/rc.h"
@@ -35,6 +38,8 @@ extern char **environ;
 #define HOOK_ARGS_MAX   64
 #define PEER_KEYS_MAX   10000       //  result files listed under one validator's epoch prefix
 #define PEER_BUDGET_MS  500         //  peer reading per step: the loop must keep heartbeating
+#define GRANT_MARGIN_S  5           //  a grant this close to expiry is asked anew
+#define GRANT_PATH      "/api/v1/s3-access/validator-upload"
 
 typedef enum { OUT_UNDECIDED, OUT_PASS, OUT_FAIL, OUT_UNVERIFIABLE } s_outcome_t;
 
@@ -58,6 +63,13 @@ struct _consensus_t {
     s3_t *s3;
     zsock_t *requests;
     char hotkey [HOTKEY_MAX + 1];
+    //  s3.mode=grant: results are published through the coordinator's validator grant
+    bool grant_mode;
+    const wallet_t *wallet;         //  signs grant requests (borrowed)
+    http_t *http;
+    grant_t *grant;                 //  the last grant, reused while it covers the key
+    backoff_t grant_backoff;        //  after a refused or failed grant request
+    int64_t grant_retry_at;         //  monotonic ms
     scoring_cfg_t scfg;
     //  the hook child, while it runs
     pid_t hook_pid;
@@ -74,7 +86,7 @@ struct _consensus_t {
     struct _s_peer_t *scan_peers;
     size_t scan_n;
 
-    metrics_family_t *f_results, *f_verdicts, *f_hooks;
+    metrics_family_t *f_results, *f_verdicts, *f_hooks, *f_grants;
     metrics_series_t *m_refused, *m_requests, *m_scored, *m_pending;
 };
 
@@ -118,10 +130,36 @@ consensus_new (const zm_config_t *cfg, db_t **db_p, const char *hotkey)
                    LS ("reason", "hotkey is not [A-Za-z0-9]{1,64}"));
         return NULL;
     }
+    bool grant_mode = strcmp (cfg->s3_mode, "grant") == 0;
+    if (grant_mode && !*cfg->coordinator_url) {
+        log_error ("config_invalid", LS ("key", "coordinator.url"),
+                   LS ("reason", "s3.mode=grant publishes through the coordinator's grant"));
+        return NULL;
+    }
+    if (!*cfg->s3_access_key || !*cfg->s3_secret_key) {
+        log_error ("config_invalid", LS ("key", "s3.access_key"),
+                   LS ("reason", "consensus lists and reads the validators' results with "
+                       "s3.access_key/s3.secret_key (read-only on validators/ is enough in "
+                       "s3.mode=grant)"));
+        return NULL;
+    }
     consensus_t *self = calloc (1, sizeof *self);
     if (!self)
         abort ();
     self->cfg = cfg;
+    self->grant_mode = grant_mode;
+    if (grant_mode) {
+        http_options_t opts;
+        http_options_defaults (&opts);
+        opts.max_attempts = 1;          //  retries are ours, across ticks
+        opts.timeout_ms = cfg->http_timeout_ms;
+        opts.deadline_ms = cfg->http_timeout_ms;
+        opts.max_body = GRANT_BYTES_MAX;
+        self->http = http_new (&opts);
+        if (!self->http)
+            abort ();
+        backoff_init (&self->grant_backoff, 1000, 60000, 0);
+    }
     snprintf (self->hotkey, sizeof self->hotkey, "%s", hotkey);
     s3_config_t s3cfg = {
         .endpoint = cfg->s3_endpoint, .region = cfg->s3_region,
@@ -167,6 +205,8 @@ consensus_destroy (consensus_t **self_p)
     s_hook_reap (self, true);
     s_peers_free (self->scan_peers, self->scan_n);
     s3_destroy (&self->s3);
+    grant_destroy (&self->grant);
+    http_destroy (&self->http);
     db_destroy (&self->db);
     free (self);
     *self_p = NULL;
@@ -200,6 +240,15 @@ consensus_set_metrics (consensus_t *self, metrics_t *metrics)
         "Consensus verdicts taken, by verdict", "verdict");
     self->f_hooks = metrics_counter (metrics, "zipmine_consensus_hook_runs_total",
         "Weights hook runs, by result", "result");
+    self->f_grants = metrics_counter (metrics, "zipmine_consensus_grants_total",
+        "Validator upload grants asked of the coordinator, by result", "result");
+}
+
+void
+consensus_set_wallet (consensus_t *self, const wallet_t *wallet)
+{
+    assert (self && wallet);
+    self->wallet = wallet;
 }
 
 int
@@ -1187,6 +1236,91 @@ s_hook_poll (consensus_t *self)
 //  ---------------------------------------------------------------------------------------
 //  Step
 
+static void
+s_grant_count (consensus_t *self, const char *result)
+{
+    if (self->f_grants)
+        metrics_inc (metrics_series (self->f_grants, result));
+}
+
+//  Asks the coordinator for a grant covering key (s3:validator:upload:{ts}, epochId in the
+//  body). 0, or RC_RETRY (logged; the next request waits out a backoff).
+static int
+s_grant_fetch (consensus_t *self, const char *epoch, const char *key)
+{
+    if (clock_mono_ms () < self->grant_retry_at)
+        return RC_RETRY;
+    if (!self->wallet) {
+        log_error ("validator_grant_failed", LS ("epoch", epoch),
+                   LS ("reason", "s3.mode=grant and no wallet to sign with"));
+        return RC_RETRY;
+    }
+    int64_t now = clock_wall_ms () / 1000;
+    char commitment [64], err [256];
+    snprintf (commitment, sizeof commitment, "s3:validator:upload:%lld", (long long) now);
+    json_t *extra = json_pack ("{s:s}", "epochId", epoch);
+    if (!extra)
+        abort ();
+    long status = 0;
+    int rc = grant_request (self->http, self->cfg->coordinator_url, GRANT_PATH, self->wallet,
+                            self->hotkey, commitment, now, extra, &status, &self->grant, err,
+                            sizeof err);
+    json_decref (extra);
+    if (rc == 0 && (strcmp (grant_epoch (self->grant), epoch) != 0
+                    || !grant_covers (self->grant, key, now, 0))) {
+        snprintf (err, sizeof err, "grant for %.20s under %.160s does not cover the key",
+                  grant_epoch (self->grant), grant_prefix (self->grant));
+        grant_destroy (&self->grant);
+        rc = RC_ERR;
+    }
+    if (rc != 0) {
+        log_warn ("validator_grant_refused", LS ("epoch", epoch), LI ("status", status),
+                  LS ("reason", err));
+        s_grant_count (self, rc == RC_RETRY ? "retry" : "refused");
+        self->grant_retry_at = clock_mono_ms () + backoff_next (&self->grant_backoff);
+        return RC_RETRY;
+    }
+    backoff_reset (&self->grant_backoff);
+    s_grant_count (self, "ok");
+    log_info ("validator_grant_received", LS ("epoch", epoch),
+              LS ("prefix", grant_prefix (self->grant)),
+              LI ("expires_in_s", grant_expires_s (self->grant) - now));
+    return 0;
+}
+
+//  Publishes the result document at key: a PUT with our credentials (s3.mode=direct), or
+//  a POST through the coordinator's validator grant (s3.mode=grant). 0, or RC_RETRY
+//  (logged).
+static int
+s_publish (consensus_t *self, const char *epoch, const char *key, const char *doc,
+           size_t len)
+{
+    int rc;
+    if (!self->grant_mode)
+        rc = s3_put (self->s3, self->cfg->s3_bucket, key, doc, len, "application/json");
+    else {
+        int64_t now = clock_wall_ms () / 1000;
+        if (self->grant && (strcmp (grant_epoch (self->grant), epoch) != 0
+                            || !grant_covers (self->grant, key, now, GRANT_MARGIN_S)))
+            grant_destroy (&self->grant);
+        if (!self->grant && s_grant_fetch (self, epoch, key) != 0)
+            return RC_RETRY;
+        size_t nfields = 0;
+        const sigv4_kv_t *fields = grant_fields (self->grant, &nfields);
+        rc = s3_post_upload (self->s3, grant_url (self->grant), fields, nfields, key, doc, len);
+        if (rc != 0 && s3_status (self->s3) >= 400 && s3_status (self->s3) < 500)
+            //  S3 refused the grant (expired, policy): the next try asks for a new one
+            grant_destroy (&self->grant);
+    }
+    if (rc != 0) {
+        log_warn ("result_publish_failed", LS ("epoch", epoch), LS ("key", key),
+                  LS ("mode", self->grant_mode ? "grant" : "direct"),
+                  LI ("status", s3_status (self->s3)), LS ("reason", s3_error (self->s3)));
+        return RC_RETRY;
+    }
+    return 0;
+}
+
 int
 consensus_step (consensus_t *self, const char *epoch)
 {
@@ -1236,14 +1370,10 @@ consensus_step (consensus_t *self, const char *epoch)
     bool hooked = strcmp (db_result_get (res, 0, 8), "t") == 0;
     if (!published) {
         size_t len = db_result_length (res, 0, 4);
-        rc = s3_put (self->s3, self->cfg->s3_bucket, key, db_result_get (res, 0, 4), len,
-                     "application/json");
+        rc = s_publish (self, epoch, key, db_result_get (res, 0, 4), len);
         db_result_destroy (&res);
-        if (rc != 0) {
-            log_warn ("result_publish_failed", LS ("epoch", epoch), LS ("key", key),
-                      LS ("reason", s3_error (self->s3)));
+        if (rc != 0)
             return RC_RETRY;
-        }
         rc = db_exec (self->db, "UPDATE validator_consensus_epochs SET published_at = now() "
                       "WHERE epoch_id = $1", DB_P (epoch), NULL);
         if (rc == 0)
@@ -1252,7 +1382,7 @@ consensus_step (consensus_t *self, const char *epoch)
         if (rc != 0)
             return RC_RETRY;
         log_info ("result_published", LS ("epoch", epoch), LS ("key", key),
-                  LI ("bytes", (int64_t) len));
+                  LI ("bytes", (int64_t) len), LS ("mode", self->grant_mode ? "grant" : "direct"));
         return self->cfg->consensus_verdict_delay_ms == 0 ? consensus_step (self, epoch)
                                                           : CONSENSUS_PUBLISHED;
     }

@@ -40,6 +40,7 @@
 #include "common/config.h"
 #include "common/db.h"
 #include "common/metrics.h"
+#include "common/wallet.h"
 
 typedef struct _consensus_t consensus_t;
 
@@ -53,10 +54,20 @@ typedef enum {
 } consensus_phase_t;
 
 //  Takes ownership of *db_p. hotkey is our validator hotkey (SS58, [A-Za-z0-9]{1,64}).
-//  Returns NULL when the S3 configuration is unusable (no s3.endpoint or s3.bucket) or the
+//  Results are published per s3.mode: "grant" (default) through the coordinator's
+//  validator upload grant (POST /api/v1/s3-access/validator-upload, commitment
+//  s3:validator:upload:{ts}, signed by the wallet given to consensus_set_wallet), "direct"
+//  with s3.access_key/s3.secret_key. Other validators' results are always listed and read
+//  with s3.access_key/s3.secret_key (read-only access to validators/ is enough in grant
+//  mode). Returns NULL (logged as config_invalid) when the S3 configuration is unusable (no
+//  s3.endpoint, s3.bucket or credentials), grant mode has no coordinator.url, or the
 //  hotkey is invalid.
 consensus_t *consensus_new (const zm_config_t *cfg, db_t **db_p, const char *hotkey);
 void consensus_destroy (consensus_t **self_p);
+
+//  The wallet whose hotkey (the one given to consensus_new) signs grant requests
+//  (borrowed; needed in s3.mode=grant: without it publishing fails and is retried).
+void consensus_set_wallet (consensus_t *self, const wallet_t *wallet);
 
 //  Where requests go (borrowed PUSH to the downloader's request PULL; NULL = nowhere yet:
 //  requests are recorded and sent again after the retry interval).

@@ -121,8 +121,9 @@ main (int argc, char **argv)
     if (!app.pull || !app.requests)
         goto out;
     consensus_set_requests (app.consensus, app.requests);
+    consensus_set_wallet (app.consensus, wallet);
     consensus_set_metrics (app.consensus, worker_metrics (worker));
-    log_info ("consensus_started", LS ("hotkey", hotkey),
+    log_info ("consensus_started", LS ("hotkey", hotkey), LS ("s3_mode", cfg->s3_mode),
               LI ("inflight_max", cfg->consensus_inflight_max),
               LB ("hook", *cfg->consensus_hook != 0));
     worker_set_drain (worker, s_drain, &app);

@@ -1,0 +1,325 @@
+/*  consensus in s3.mode=grant (the default) against the real coordinator binary (its own
+    database, a metagraph naming a validator and a miner) and the real S3 server:
+      - the scored result is published through the coordinator's validator upload grant:
+        POST /api/v1/s3-access/validator-upload signed over s3:validator:upload:{ts} with
+        epochId, then a presigned POST to validators/{hotkey}/{epochId}/…; the object in S3
+        is the stored document byte for byte, the coordinator recorded a validator grant for
+        that prefix, published_at is set, grants_total{result="ok"} counts it;
+      - a hotkey the coordinator does not know as a validator (a miner's) is refused: nothing
+        lands, published_at stays NULL, the refusal is counted once and the next step within
+        the backoff does not ask again;
+      - a consensus named with another hotkey than its wallet signs for is refused (the
+        signature does not verify for the named hotkey), nothing lands;
+      - grant mode without coordinator.url, or without the read credentials, is a config
+        error (consensus_new NULL).                                                          */
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/s3.h"
+#include "common/wallet.h"
+#include "tests/integration/test_storage_lib.h"
+#include "workers/consensus/consensus.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <sodium.h>
+#include <sys/wait.h>
+
+static pid_t s_children [2];
+
+static void
+s_kill_children (void)
+{
+    for (int i = 0; i < 2; i++)
+        if (s_children [i] > 0)
+            kill (s_children [i], SIGKILL);
+}
+
+static json_t *
+s_current (const char *base, const wallet_t *w)
+{
+    int64_t ts = (int64_t) time (NULL);
+    char commitment [96], hex [129], url [512];
+    snprintf (commitment, sizeof commitment, "zipcode:assignment:current:%lld", (long long) ts);
+    uint8_t sig [64];
+    CHECK (wallet_sign (w, (const uint8_t *) commitment, strlen (commitment), sig) == 0);
+    sodium_bin2hex (hex, sizeof hex, sig, 64);
+    snprintf (url, sizeof url, "%s/api/v1/zipcode-assignments/current?hotkey=%s&signature=%s"
+                               "&timestamp=%lld", base, wallet_ss58 (w), hex, (long long) ts);
+    http_t *http = http_new (NULL);
+    http_response_t *resp = NULL;
+    CHECK_EQ_INT (http_get (http, url, NULL, &resp), 0);
+    CHECK_EQ_INT (http_response_status (resp), 200);
+    size_t len;
+    const char *body = http_response_body (resp, &len);
+    json_t *doc = json_loadb (body, len, 0, NULL);
+    CHECK (doc);
+    http_response_destroy (&resp);
+    http_destroy (&http);
+    return doc;
+}
+
+static void
+s_config (zm_config_t *cfg, const char *mode, const char *url, bool creds)
+{
+    setenv ("ZM_S3_MODE", mode, 1);
+    setenv ("ZM_COORDINATOR_URL", url, 1);
+    setenv ("ZM_S3_ACCESS_KEY", creds ? TEST_ENV ("ZM_TEST_S3_ACCESS_KEY") : "", 1);
+    setenv ("ZM_S3_SECRET_KEY", creds ? TEST_ENV ("ZM_TEST_S3_SECRET_KEY") : "", 1);
+    char *argv [] = { "test", NULL };
+    char err [256];
+    memset (cfg, 0, sizeof *cfg);
+    int rc = zm_config_load (cfg, 1, argv, err, sizeof err);
+    if (rc != 0)
+        fprintf (stderr, "config: %s\n", err);
+    CHECK_EQ_INT (rc, 0);
+}
+
+//  The epoch scored with doc stored at key (what s_score leaves), listed by the downloader.
+static void
+s_scored (db_t *db, const char *epoch, const char *key, const char *doc)
+{
+    CHECK_EQ_INT (db_exec (db, "DELETE FROM validator_epochs WHERE epoch_id = $1", DB_P (epoch),
+                           NULL), 0);
+    CHECK_EQ_INT (db_exec (db, "INSERT INTO validator_epochs (epoch_id, nonce, epoch_start, "
+                           "epoch_end, submission_deadline, assignment, listed_at, status) "
+                           "VALUES ($1, '9f86d081884c7d65', now(), now(), now(), '{}', now(), "
+                           "'scored')", DB_P (epoch), NULL), 0);
+    CHECK_EQ_INT (db_exec (db, "INSERT INTO validator_consensus_epochs (epoch_id, "
+                           "consensus_hash, result_key, result_doc) VALUES ($1, "
+                           "repeat ('ab', 32), $2, $3)", DB_P (epoch, key, doc), NULL), 0);
+}
+
+static double
+s_metric (metrics_t *m, const char *series)
+{
+    char *text = metrics_render (m, NULL);
+    CHECK (text);
+    double v = 0;
+    char pat [256];
+    snprintf (pat, sizeof pat, "\n%s ", series);
+    const char *p = strstr (text, pat);
+    if (p)
+        v = atof (p + strlen (pat));
+    free (text);
+    return v;
+}
+
+int
+main (void)
+{
+    const char *build = TEST_ENV ("ZM_BUILD_DIR");
+    tdb_t coord_db, val_db;
+    tdb_create (&coord_db, "cgr_coord");
+    tdb_create (&val_db, "cgr_val");
+    atexit (s_kill_children);
+    char dir [] = "/tmp/zm_cgrant_XXXXXX";
+    CHECK (mkdtemp (dir));
+    char name [64];
+    snprintf (name, sizeof name, "cgrant-val-%d", (int) getpid ());
+    wallet_t *val = wallet_new_dev (name);
+    snprintf (name, sizeof name, "cgrant-miner-%d", (int) getpid ());
+    wallet_t *miner = wallet_new_dev (name);
+    CHECK (val && miner);
+    char metagraph [300];
+    snprintf (metagraph, sizeof metagraph, "%s/metagraph.json", dir);
+    FILE *f = fopen (metagraph, "w");
+    CHECK (f);
+    fprintf (f, "{\"hotkeys\":[{\"hotkey\":\"%s\",\"role\":\"validator\"},"
+                "{\"hotkey\":\"%s\",\"role\":\"miner\"}]}", wallet_ss58 (val),
+             wallet_ss58 (miner));
+    fclose (f);
+
+    char bucket [64];
+    snprintf (bucket, sizeof bucket, "zmco-grant-%d", (int) getpid ());
+    s3_config_t c = { .endpoint = TEST_ENV ("ZM_TEST_S3_ENDPOINT"),
+                      .region = TEST_ENV ("ZM_TEST_S3_REGION"),
+                      .access_key = TEST_ENV ("ZM_TEST_S3_ACCESS_KEY"),
+                      .secret_key = TEST_ENV ("ZM_TEST_S3_SECRET_KEY"),
+                      .path_style = true, .max_attempts = 1 };
+    s3_t *s3 = s3_new (&c);
+    CHECK (s3);
+    CHECK_EQ_INT (s3_create_bucket (s3, bucket), 0);
+
+    //  the coordinator (5 min epochs: the grant outlives the test)
+    int out [2];
+    CHECK (pipe (out) == 0);
+    fflush (stdout);
+    pid_t pid = fork ();
+    CHECK (pid >= 0);
+    if (pid == 0) {
+        dup2 (out [1], 1);
+        close (out [0]);
+        setenv ("ZM_DB_DSN", coord_db.dsn, 1);
+        setenv ("ZM_COORDINATOR_METAGRAPH", metagraph, 1);
+        setenv ("ZM_COORDINATOR_PORT", "0", 1);
+        setenv ("ZM_COORDINATOR_EPOCH_S", "300", 1);
+        setenv ("ZM_S3_ENDPOINT", c.endpoint, 1);
+        setenv ("ZM_S3_BUCKET", bucket, 1);
+        setenv ("ZM_S3_ACCESS_KEY", c.access_key, 1);
+        setenv ("ZM_S3_SECRET_KEY", c.secret_key, 1);
+        setenv ("ZM_S3_REGION", c.region, 1);
+        char bin [512];
+        snprintf (bin, sizeof bin, "%s/bin/coordinator", build);
+        execl (bin, bin, (char *) NULL);
+        _exit (127);
+    }
+    s_children [0] = pid;
+    close (out [1]);
+    FILE *log = fdopen (out [0], "r");
+    char line [4096];
+    int port = 0;
+    bool ready = false;
+    while ((!port || !ready) && fgets (line, sizeof line, log)) {
+        char *p = strstr (line, "\"event\":\"coordinator_listening\"");
+        if (p && (p = strstr (line, "\"port\":")))
+            port = atoi (p + 7);
+        if (strstr (line, "\"event\":\"worker_ready\""))
+            ready = true;
+    }
+    CHECK (port > 0 && ready);
+    fflush (stdout);
+    pid_t drainer = fork ();
+    if (drainer == 0) {
+        while (fgets (line, sizeof line, log))
+            ;
+        _exit (0);
+    }
+    s_children [1] = drainer;
+    fclose (log);
+    char base [64];
+    snprintf (base, sizeof base, "http://127.0.0.1:%d", port);
+    json_t *cur = s_current (base, val);
+    char epoch [32];
+    snprintf (epoch, sizeof epoch, "%s", json_string_value (json_object_get (cur, "epochId")));
+    json_decref (cur);
+
+    setenv ("ZM_DB_DSN", val_db.dsn, 1);
+    setenv ("ZM_S3_ENDPOINT", c.endpoint, 1);
+    setenv ("ZM_S3_BUCKET", bucket, 1);
+    setenv ("ZM_S3_REGION", c.region, 1);
+    setenv ("ZM_S3_TIMEOUT_MS", "5000", 1);
+    setenv ("ZM_LOG_LEVEL", "warn", 1);
+    setenv ("ZM_CONSENSUS_VERDICT_DELAY_MS", "600000", 1);
+
+    //  configuration errors
+    zm_config_t cfg;
+    db_t *db = tdb_connect (&val_db, "consensus");
+    s_config (&cfg, "grant", "", true);
+    CHECK (!consensus_new (&cfg, &db, wallet_ss58 (val)) && db);
+    zm_config_free (&cfg);
+    s_config (&cfg, "grant", base, false);
+    CHECK (!consensus_new (&cfg, &db, wallet_ss58 (val)) && db);
+    zm_config_free (&cfg);
+    s_config (&cfg, "grant", base, true);
+
+    db_t *check = tdb_connect (&val_db, "test");
+    consensus_t *con = consensus_new (&cfg, &db, wallet_ss58 (val));
+    CHECK (con && !db);
+    CHECK_EQ_INT (consensus_prepare (con), 0);
+    metrics_t *metrics = metrics_new ();
+    consensus_set_metrics (con, metrics);
+
+    //  1. a miner's hotkey: the coordinator refuses the validator grant
+    consensus_t *wrong = NULL;
+    {
+        db_t *db2 = tdb_connect (&val_db, "consensus-miner");
+        wrong = consensus_new (&cfg, &db2, wallet_ss58 (miner));
+        CHECK (wrong);
+        consensus_set_wallet (wrong, miner);
+    }
+    metrics_t *wm = metrics_new ();
+    consensus_set_metrics (wrong, wm);
+    char key [300];
+    snprintf (key, sizeof key, "validators/%s/%s/validation_results/1764072000.json",
+              wallet_ss58 (miner), epoch);
+    const char *doc_m = "{\"consensus_hash\":\"x\",\"from\":\"miner\"}";
+    s_scored (check, epoch, key, doc_m);
+    CHECK_EQ_INT (consensus_step (wrong, epoch), RC_RETRY);
+    CHECK_EQ_INT (consensus_step (wrong, epoch), RC_RETRY);     //  within the backoff
+    CHECK_EQ_INT ((int) s_metric (wm, "zipmine_consensus_grants_total{result=\"refused\"}"), 1);
+    CHECK_EQ_INT ((int) s_metric (wm, "zipmine_consensus_grants_total{result=\"ok\"}"), 0);
+    CHECK_EQ_INT (tdb_int (check, "SELECT count(*) FROM validator_consensus_epochs WHERE "
+                           "published_at IS NOT NULL", 0, NULL), 0);
+    char *data = NULL;
+    size_t size = 0;
+    CHECK (s3_get_buffer (s3, bucket, key, 1 << 20, &data, &size) != 0);
+    CHECK_EQ_INT ((int) s3_status (s3), 404);
+    consensus_destroy (&wrong);
+    metrics_destroy (&wm);
+
+    //  2. a consensus named with one hotkey and signing with another: refused
+    {
+        db_t *db2 = tdb_connect (&val_db, "consensus-mismatch");
+        wrong = consensus_new (&cfg, &db2, "5SomeoneElse");
+        CHECK (wrong);
+        consensus_set_wallet (wrong, val);
+        wm = metrics_new ();
+        consensus_set_metrics (wrong, wm);
+        snprintf (key, sizeof key, "validators/5SomeoneElse/%s/validation_results/1.json", epoch);
+        s_scored (check, epoch, key, doc_m);
+        CHECK_EQ_INT (consensus_step (wrong, epoch), RC_RETRY);
+        CHECK_EQ_INT ((int) s_metric (wm, "zipmine_consensus_grants_total{result=\"refused\"}"),
+                      1);
+        CHECK (s3_get_buffer (s3, bucket, key, 1 << 20, &data, &size) != 0);
+        consensus_destroy (&wrong);
+        metrics_destroy (&wm);
+    }
+
+    //  3. our validator: published through the grant
+    consensus_set_wallet (con, val);
+    snprintf (key, sizeof key, "validators/%s/%s/validation_results/1764072000.json",
+              wallet_ss58 (val), epoch);
+    const char *doc = "{\"consensus_hash\":\"abab\",\"epoch_id\":\"e\",\"validator\":\"us\"}";
+    s_scored (check, epoch, key, doc);
+    CHECK_EQ_INT (consensus_step (con, epoch), CONSENSUS_PUBLISHED);
+    CHECK_EQ_INT ((int) s_metric (metrics, "zipmine_consensus_grants_total{result=\"ok\"}"), 1);
+    CHECK_EQ_INT (s3_get_buffer (s3, bucket, key, 1 << 20, &data, &size), 0);
+    CHECK_EQ_INT ((int) size, (int) strlen (doc));
+    CHECK_EQ_MEM (data, doc, size);
+    free (data);
+    CHECK_EQ_INT (tdb_int (check, "SELECT count(*) FROM validator_consensus_epochs WHERE "
+                           "published_at IS NOT NULL", 0, NULL), 1);
+    db_t *cdb = tdb_connect (&coord_db, "test-coord");
+    char prefix [200];
+    snprintf (prefix, sizeof prefix, "validators/%s/%s/", wallet_ss58 (val), epoch);
+    //  one grant, for our prefix; none for the miner
+    CHECK_EQ_INT (tdb_int (cdb, "SELECT count(*) FROM coord_grants WHERE role = 'validator' "
+                           "AND key_prefix = $1 AND epoch_id = $2", DB_P (prefix, epoch)), 1);
+    CHECK_EQ_INT (tdb_int (cdb, "SELECT count(*) FROM coord_grants", 0, NULL), 1);
+    CHECK_EQ_INT (tdb_int (cdb, "SELECT count(*) FROM coord_grants WHERE hotkey = $1",
+                           DB_P (wallet_ss58 (miner))), 0);
+    //  published once: the next step waits for the verdict delay, asks for nothing
+    CHECK_EQ_INT (consensus_step (con, epoch), CONSENSUS_PUBLISHED);
+    CHECK_EQ_INT ((int) s_metric (metrics, "zipmine_consensus_grants_total{result=\"ok\"}"), 1);
+
+    //  exactly one object under our prefix
+    s3_list_query_t q = { .prefix = prefix };
+    s3_list_page_t page;
+    memset (&page, 0, sizeof page);
+    CHECK_EQ_INT (s3_list (s3, bucket, &q, &page), 0);
+    CHECK_EQ_INT ((int) page.nobjects, 1);
+    s3_list_page_clear (&page);
+
+    db_destroy (&cdb);
+    consensus_destroy (&con);
+    metrics_destroy (&metrics);
+    zm_config_free (&cfg);
+    db_destroy (&check);
+    kill (s_children [0], SIGTERM);
+    waitpid (s_children [0], NULL, 0);
+    s_children [0] = 0;
+    waitpid (s_children [1], NULL, 0);
+    s_children [1] = 0;
+    s3_destroy (&s3);
+    wallet_destroy (&val);
+    wallet_destroy (&miner);
+    tdb_drop (&val_db);
+    tdb_drop (&coord_db);
+    char cmd [300];
+    snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK_EQ_INT (system (cmd), 0);
+    TEST_DONE ();
+}
