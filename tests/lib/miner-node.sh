@@ -63,8 +63,11 @@ mn_need () {
     done
 }
 
-q ()  { psql "$ZM_TEST_PG_DSN dbname=$MN_DB" -XAtqc "$1"; }
-qc () { psql "$ZM_TEST_PG_DSN dbname=$MN_COORD_DB" -XAtqc "$1"; }
+# psql itself, not Debian's perl wrapper (which costs a second per call on a loaded machine)
+MN_PSQL=$(ls -d /usr/lib/postgresql/*/bin/psql 2>/dev/null | sort -V | tail -n 1)
+[ -n "$MN_PSQL" ] || MN_PSQL=psql
+q ()  { "$MN_PSQL" "$ZM_TEST_PG_DSN dbname=$MN_DB" -XAtqc "$1"; }
+qc () { "$MN_PSQL" "$ZM_TEST_PG_DSN dbname=$MN_COORD_DB" -XAtqc "$1"; }
 
 mn_free_ports () {
     python3 -c 'import socket,sys
@@ -299,6 +302,7 @@ mn_verify () {
     qc "SELECT json_build_object('epoch', epoch_id, 'status', status, 'zipcodes', zipcodes_completed,
                                  'completed', completed_zipcodes::json, 'listings', listings_scraped)
         FROM coord_miner_status WHERE hotkey = '$MN_HOTKEY'" > "$MN_T/coord_status.jsonl"
+    mn_log "verify: reading S3, PostgreSQL, the world and the coordinator"
     curl -fsS -m 5 "http://127.0.0.1:$MN_CPORT/api/v1/zipcode-assignments/stats" > "$MN_T/stats.json" \
         || mn_fail "coordinator /stats"
     (
@@ -312,7 +316,7 @@ mn_verify () {
     ) || mn_fail "aws CLI could not list or fetch the objects"
     python3 - "$MN_T" "$MN_HOTKEY" "$epoch" "$MN_ZIPCODES" "http://127.0.0.1:$MN_WPORT" <<'EOF' \
         || mn_fail "S3 / PostgreSQL / world / coordinator disagree (above)"
-import hashlib, json, os, re, sys, urllib.request
+import concurrent.futures, hashlib, json, os, re, sys, urllib.request
 T, hk, epoch, nzip, world = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 errors = []
 def err(msg):
@@ -348,6 +352,19 @@ if set(ledger) != set(coord):
     err(f'ledger zipcodes {sorted(ledger)} != assigned {sorted(coord)}')
 listed = json.load(open(os.path.join(T, 's3list.json'))).get('Contents', []) if os.path.getsize(os.path.join(T, 's3list.json')) else []
 key_re = re.compile(r'^data/hotkey=' + re.escape(hk) + r'/epoch=([^/]+)/zipcode=(\d{5})/data_\d{8}_\d{6}\.json$')
+def fetch_world(z):
+    # every page of the world's listings for the zipcode, until its total
+    out, page = {}, 1
+    while True:
+        with urllib.request.urlopen(f'{world}/zipcode/{z}/listings?page={page}&page_size=500', timeout=60) as r:
+            w = json.load(r)
+        for x in w['listings']:
+            out[str(x['zpid'])] = x
+        if not w['listings'] or len(out) >= w['total']:
+            return out
+        page += 1
+with concurrent.futures.ThreadPoolExecutor(max_workers=len(coord) or 1) as pool:
+    world_listings = dict(zip(sorted(coord), pool.map(fetch_world, sorted(coord))))
 per_zip = {}
 for o in listed:
     m = key_re.match(o['Key'])
@@ -382,14 +399,7 @@ for z in sorted(coord):
         err(f'{z}: object ids != stored ids (only in object {sorted(set(ids) - set(st))[:5]}, only stored {sorted(set(st) - set(ids))[:5]})')
     for l in ls:
         if lid(l) in st and l != st[lid(l)]: err(f'{z}: listing {lid(l)} differs from the stored doc'); break
-    # the world's listings for the zipcode (all pages)
-    wl, page = {}, 1
-    while True:
-        with urllib.request.urlopen(f'{world}/zipcode/{z}/listings?page={page}&page_size=500', timeout=30) as r:
-            w = json.load(r)
-        if not w['listings']: break
-        for x in w['listings']: wl[lid(x)] = x
-        page += 1
+    wl = world_listings[z]
     if set(wl) != set(ids):
         err(f'{z}: object has {len(ids)} ids, world {len(wl)} (missing {sorted(set(wl) - set(ids))[:5]}, extra {sorted(set(ids) - set(wl))[:5]})')
     for l in ls:
