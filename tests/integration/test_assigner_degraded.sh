@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The assigner reports a coordinator outage as readiness, not liveness (issue 5): a node
-# running the assigner under zipmined, against a real coordinator run by the test.
-#   - coordinator up: the epoch is recorded, /readyz 200;
+# running the assigner under zipmined, against a real coordinator run by the test and reached
+# through a TCP relay that can hold each answer back.
+#   - coordinator slow but alive (every answer 3 s late, more than the heartbeat-loss window
+#     of 3 x 500 ms): the poll runs on its own thread, so the epoch is recorded, the node is
+#     never degraded, no heartbeat is lost and the assigner is not restarted;
+#   - then at full speed: /readyz 200;
 #   - coordinator killed: /readyz 503 with
 #     {"worker":"assigner.0","state":"degraded","reason":"coordinator: GET http://...: Failed to connect ..."},
 #     /livez 200, the assigner is not restarted, zipmine_worker_degraded{worker="assigner"} 1;
@@ -21,8 +25,10 @@ T=$(mktemp -d /tmp/zm-asgdeg-XXXXXX)
 DB=zmtest_asgdeg_$$
 SUP=""
 COORD=""
+RELAY=""
 cleanup () {
     [ -n "$SUP" ] && kill -KILL "$SUP" 2>/dev/null || true
+    [ -n "$RELAY" ] && kill -KILL "$RELAY" 2>/dev/null || true
     [ -n "$COORD" ] && kill -KILL "$COORD" 2>/dev/null || true
     psql "$ZM_TEST_PG_DSN" -qc "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
     if [ -n "${ZM_KEEP:-}" ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
@@ -63,9 +69,58 @@ start_coordinator () {
 }
 start_coordinator
 
+# A TCP relay 127.0.0.1:$rport -> the coordinator that holds each answer back by the
+# milliseconds in $T/delay_ms; a client whose upstream cannot be reached is closed at once.
+cat > "$T/relay.py" <<'EOF'
+import socket, sys, threading, time
+port, tport, delay_file = int (sys.argv [1]), int (sys.argv [2]), sys.argv [3]
+srv = socket.socket ()
+srv.setsockopt (socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind (("127.0.0.1", port))
+srv.listen (64)
+def pump (a, b, delay):
+    try:
+        first = True
+        while True:
+            d = a.recv (65536)
+            if not d:
+                break
+            if first and delay:
+                time.sleep (delay)
+            first = False
+            b.sendall (d)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown (socket.SHUT_RDWR)
+        except OSError:
+            pass
+while True:
+    c, _ = srv.accept ()
+    try:
+        u = socket.create_connection (("127.0.0.1", tport), timeout=2)
+        u.settimeout (None)
+    except OSError:
+        c.close ()
+        continue
+    try:
+        delay = int (open (delay_file).read ().strip () or 0) / 1000.0
+    except (OSError, ValueError):
+        delay = 0
+    threading.Thread (target=pump, args=(c, u, 0), daemon=True).start ()
+    threading.Thread (target=pump, args=(u, c, delay), daemon=True).start ()
+EOF
+rport=$(python3 -c 'import socket
+s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+echo 3000 > "$T/delay_ms"
+python3 "$T/relay.py" "$rport" "$cport" "$T/delay_ms" 2>>"$T/relay.log" &
+RELAY=$!
+wait_until 20000 bash -c "exec 3<>/dev/tcp/127.0.0.1/$rport" 2>/dev/null || fail "relay did not start"
+
 export ZM_DB_DSN="$ZM_TEST_PG_DSN dbname=$DB" ZM_RUN_DIR="$T/run" ZM_NODE_NAME=an ZM_HTTP_PORT=0
 export ZM_WORKERS="assigner"
-export ZM_COORDINATOR_URL=http://127.0.0.1:$cport
+export ZM_COORDINATOR_URL=http://127.0.0.1:$rport
 export ZM_WALLET_PATH="$T/w" ZM_WALLET_NAME=m ZM_WALLET_HOTKEY=default
 export ZM_ASSIGNER_POLL_MS=1000
 "$BIN/zipmined" --heartbeat.ms 500 > "$T/log" 2>&1 &
@@ -75,10 +130,17 @@ URL="http://127.0.0.1:$(cat "$T/run/an/http.port")"
 readyz_is () { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$URL/readyz")" = "$1" ]; }
 recorded () { [ "$(q 'SELECT count(*) FROM miner_epochs' 2>/dev/null)" = 1 ]; }
 
-wait_until 60000 recorded || fail "no epoch recorded"
-wait_until 10000 readyz_is 200 || fail "/readyz not 200 with the coordinator up: $(curl -s "$URL/readyz")"
+wait_until 60000 recorded || fail "no epoch recorded through the slow relay"
+wait_until 10000 readyz_is 200 || fail "/readyz not 200 with a slow coordinator: $(curl -s "$URL/readyz")"
 apid=$(pgrep -P "$SUP" -x assigner || true)
 [ -n "$apid" ] || fail "no assigner child"
+# a few more slow polls (poll.ms 1 s + 3 s each) with the readiness watched
+for i in 1 2 3 4 5 6 7 8; do readyz_is 200 || fail "/readyz not 200 with a slow coordinator"; sleep 1; done
+grep -q '"event":"worker_degraded"' "$T/log" && fail "a slow coordinator was taken for down"
+grep -q '"event":"child_heartbeat_lost"' "$T/log" && fail "a heartbeat was lost during a slow poll"
+[ "$(pgrep -P "$SUP" -x assigner || true)" = "$apid" ] || fail "the assigner was restarted"
+echo "slow coordinator (3 s per answer): epoch recorded, ready throughout, no heartbeat lost"
+echo 0 > "$T/delay_ms"
 
 # Outage.
 kill -KILL "$COORD"; wait "$COORD" 2>/dev/null || true; COORD=""
@@ -96,11 +158,11 @@ w = d["not_ready"][0]
 assert w["worker"] == "assigner.0" and w["state"] == "degraded", w
 want = "coordinator: GET http://127.0.0.1:%s/api/v1/zipcode-assignments/current: " % sys.argv [2]
 assert w["reason"].startswith (want) and len (w["reason"]) > len (want), w
-' "$T/readyz" "$cport" || fail "/readyz body during the outage"
+' "$T/readyz" "$rport" || fail "/readyz body during the outage"
 grep -q "$hotkey" "$T/readyz" && fail "the hotkey leaked into /readyz"
 [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$URL/livez")" = 200 ] || fail "/livez"
-curl -s --max-time 3 "$URL/metrics" | grep -qF 'zipmine_worker_degraded{worker="assigner",instance="0"} 1' \
-    || fail "zipmine_worker_degraded not 1"
+curl -s --max-time 10 "$URL/metrics" > "$T/metrics1"; grep -qF 'zipmine_worker_degraded{worker="assigner",instance="0"} 1' "$T/metrics1" \
+    || fail "zipmine_worker_degraded not 1: $(grep -c . "$T/metrics1") lines, $(grep degraded "$T/metrics1")"
 "$BIN/zipminectl" --run.dir "$T/run" --node.name an status | tee "$T/status" | head -1
 grep -qF 'degraded: assigner.0 (coordinator: GET http://127.0.0.1:' "$T/status" \
     || fail "zipminectl status does not name the outage"
@@ -113,7 +175,7 @@ start_coordinator
 t1=$(now_ms)
 wait_until 25000 readyz_is 200 || fail "/readyz never 200 after the coordinator came back: $(curl -s "$URL/readyz")"
 echo "/readyz 200 $(( $(now_ms) - t1 )) ms after the coordinator came back"
-curl -s --max-time 3 "$URL/metrics" > "$T/metrics"
+curl -s --max-time 10 "$URL/metrics" > "$T/metrics"
 grep -qF 'zipmine_worker_degraded{worker="assigner",instance="0"} 0' "$T/metrics" \
     || fail "zipmine_worker_degraded not 0 after recovery: $(grep degraded "$T/metrics")"
 grep -q '"event":"worker_degraded".*"dependency":"coordinator"' "$T/log" || fail "no worker_degraded event"
@@ -124,4 +186,5 @@ kill "$SUP"
 wait "$SUP" || fail "zipmined exit $?"
 SUP=""
 kill "$COORD"; wait "$COORD" 2>/dev/null || true; COORD=""
+kill "$RELAY"; wait "$RELAY" 2>/dev/null || true; RELAY=""
 echo PASS

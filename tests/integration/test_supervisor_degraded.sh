@@ -27,7 +27,7 @@ pid0=$(sup_pid dep.0)
 # An optional worker's outage: still ready.
 echo 'optional thing down' > "$T/opt_down"
 degraded_metric () {
-    curl -s --max-time 2 "$URL/metrics" | grep -qF "zipmine_worker_degraded{worker=\"$1\",instance=\"0\"} $2"
+    curl -s --max-time 10 "$URL/metrics" | grep -qF "zipmine_worker_degraded{worker=\"$1\",instance=\"0\"} $2"
 }
 wait_until 10000 degraded_metric opt 1 || fail "zipmine_worker_degraded for opt.0 never 1"
 [ "$(code "$URL/readyz")" = 200 ] || fail "an optional worker's outage made /readyz $(cat "$T/body")"

@@ -133,7 +133,7 @@ assert w["worker"] == "uploader.0" and w["state"] == "degraded", w
 assert w["reason"].startswith ("s3: "), w
 ' "$T/readyz" || fail "/readyz body during the S3 outage"
 [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$URL/livez")" = 200 ] || fail "/livez"
-curl -s --max-time 3 "$URL/metrics" > "$T/metrics"
+curl -s --max-time 10 "$URL/metrics" > "$T/metrics"
 grep -qF 'zipmine_worker_degraded{worker="uploader",instance="0"} 1' "$T/metrics" \
     || fail "zipmine_worker_degraded not 1"
 grep -qF 'zipmine_worker_dependency_down{dependency="s3",worker="uploader",instance="0"} 1' "$T/metrics" \
@@ -151,7 +151,7 @@ landed () { [ "$(q "SELECT state FROM miner_uploads WHERE zipcode = '77494'")" =
 wait_until 40000 landed || fail "the upload never landed after S3 came back"
 wait_until 5000 readyz_is 200 || fail "/readyz never 200 after S3 came back: $(curl -s "$URL/readyz")"
 echo "landed and /readyz 200 $(( $(now_ms) - t1 )) ms after S3 came back"
-curl -s --max-time 3 "$URL/metrics" > "$T/metrics"
+curl -s --max-time 10 "$URL/metrics" > "$T/metrics"
 grep -qF 'zipmine_worker_degraded{worker="uploader",instance="0"} 0' "$T/metrics" \
     || fail "zipmine_worker_degraded not 0 after recovery"
 grep -q '"event":"worker_degraded".*"dependency":"s3"' "$T/log" || fail "no worker_degraded event"

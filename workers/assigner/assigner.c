@@ -4,7 +4,11 @@
     (which scraper may take one task now). Each credit is a proto heartbeat from a scraper's
     DEALER whose seq counts the tasks that scraper has received: a credit older than the last
     task sent to it (seq lower) is stale and ignored, so a busy scraper is never sent a second
-    task; a credit with a higher seq means this assigner restarted and forgot, and is taken.  */
+    task; a credit with a higher seq means this assigner restarted and forgot, and is taken.
+
+    Threads: the loop thread does everything except the poll's HTTP request, which a poll
+    thread makes (it alone owns `http` and its end of the PAIR). At most one request is in
+    flight (poll_in_flight); poll_stop (atomic) cancels it and ends the thread.              */
 #include "workers/assigner/assigner.h"
 #include "common/assign_doc.h"
 
@@ -20,7 +24,9 @@
 #include "proto/scrape_task.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +37,19 @@
 #define PEERS_MAX           1024
 #define PEER_ID_MAX         256
 #define LEASES_PER_TICK     64
+//  A poll result frame: header, then the error text, then the body.
+#define POLL_ERROR_MAX      512
+#define POLL_FRAME_MAX      (sizeof (s_poll_head_t) + POLL_ERROR_MAX + ASSIGN_DOC_BYTES_MAX)
+#define POLL_URL_MAX        1024
+
+//  The poll thread's answer (host byte order: both ends are this process).
+typedef struct {
+    int32_t rc;                 //  http_get's
+    int32_t retry_after_s;      //  a 429's Retry-After (0: none or out of 1..3600)
+    int64_t status;             //  0 when no response
+    uint32_t error_len;
+    uint32_t body_len;
+} s_poll_head_t;
 
 typedef struct {
     uint8_t id [PEER_ID_MAX];
@@ -52,6 +71,15 @@ struct _assigner_t {
     bool draining;
     backoff_t backoff;
     int64_t next_poll;
+    bool poll_in_flight;        //  a request is with the poll thread
+    //  The poll thread: only it touches `http`; it talks to the loop over an inproc PAIR
+    //  (loop -> thread: "P" + url, poll now; thread -> loop: one result frame).
+    pthread_t poll_thread;
+    bool poll_thread_started;
+    zsock_t *poll_pipe;         //  loop side
+    zsock_t *poll_pipe_thread;  //  thread side (owned by the thread once it runs)
+    char poll_ep [64];
+    atomic_bool poll_stop;      //  cancels the request in flight and ends the thread
     int64_t next_expire;
     s_peer_t *peers;
     size_t npeers;
@@ -66,7 +94,68 @@ struct _assigner_t {
 static bool
 s_cancelled (void *arg)
 {
-    return ((assigner_t *) arg)->draining;
+    return atomic_load (&((assigner_t *) arg)->poll_stop);
+}
+
+//  The poll thread: one GET at a time, as the loop asks, with the full http.timeout.ms (the
+//  loop keeps heartbeating meanwhile, so a slow coordinator is not a dead one).
+static void *
+s_poll_thread (void *arg)
+{
+    assigner_t *self = arg;
+    //  Made by assigner_new and handed over (pthread_create is the memory barrier ZeroMQ
+    //  asks for when a socket changes threads); this thread alone uses and closes it.
+    zsock_t *pipe = self->poll_pipe_thread;
+    while (!atomic_load (&self->poll_stop)) {
+        zmqx_frame_t frame;
+        int rc = zmqx_recv (pipe, &frame, 1 + POLL_URL_MAX, 0);
+        if (rc == RC_RETRY || rc == RC_MALFORMED)
+            continue;
+        if (rc != 0)
+            break;
+        size_t n = zmqx_frame_size (&frame);
+        char url [POLL_URL_MAX + 1];
+        bool poll = n >= 2 && zmqx_frame_data (&frame) [0] == 'P';
+        if (poll) {
+            memcpy (url, zmqx_frame_data (&frame) + 1, n - 1);
+            url [n - 1] = 0;
+        }
+        zmqx_frame_close (&frame);
+        if (!poll)
+            continue;
+        http_response_t *resp = NULL;
+        s_poll_head_t head = { 0 };
+        head.rc = http_get (self->http, url, NULL, &resp);
+        head.status = resp ? http_response_status (resp) : 0;
+        const char *err = head.rc != 0 ? http_error (self->http) : "";
+        size_t elen = strnlen (err, POLL_ERROR_MAX);
+        size_t blen = 0;
+        const char *body = resp ? http_response_body (resp, &blen) : NULL;
+        if (head.rc != 0 || head.status != 200)
+            blen = 0;
+        const char *ra = head.status == 429 && resp ? http_response_header (resp, "Retry-After")
+                                                    : NULL;
+        long long ra_s = ra ? atoll (ra) : 0;
+        head.retry_after_s = ra_s > 0 && ra_s <= 3600 ? (int32_t) ra_s : 0;
+        head.error_len = (uint32_t) elen;
+        head.body_len = (uint32_t) blen;
+        size_t size = sizeof head + elen + blen;
+        uint8_t *out = malloc (size);
+        if (!out)
+            abort ();
+        memcpy (out, &head, sizeof head);
+        memcpy (out + sizeof head, err, elen);
+        if (blen)
+            memcpy (out + sizeof head + elen, body, blen);
+        http_response_destroy (&resp);
+        //  the loop may be gone (draining): a lost answer is only a lost poll
+        while (zmqx_send (pipe, out, size, POLL_FRAME_MAX, 0) == RC_RETRY
+           &&  !atomic_load (&self->poll_stop))
+            ;
+        free (out);
+    }
+    zsock_destroy (&self->poll_pipe_thread);
+    return NULL;
 }
 
 //  Records the epoch and its tasks in one transaction. Returns 0 (new_p: the epoch is new),
@@ -117,13 +206,13 @@ s_record (assigner_t *self, const assign_doc_t *doc, const char *body, bool *new
     return rc;
 }
 
-//  One poll. Returns the delay before the next one.
+//  Hands one signed poll to the poll thread. Returns 0, or the delay before trying again.
 static int64_t
-s_poll (assigner_t *self)
+s_poll_start (assigner_t *self)
 {
     const zm_config_t *cfg = self->cfg;
     int64_t ts = (int64_t) time (NULL);
-    char commitment [64], sighex [2 * SR25519_SIGNATURE_SIZE + 1], url [1024];
+    char commitment [64], sighex [2 * SR25519_SIGNATURE_SIZE + 1], req [1 + POLL_URL_MAX];
     snprintf (commitment, sizeof commitment, "zipcode:assignment:current:%lld", (long long) ts);
     uint8_t sig [SR25519_SIGNATURE_SIZE];
     if (wallet_sign (self->wallet, (const uint8_t *) commitment, strlen (commitment), sig) != 0) {
@@ -131,18 +220,31 @@ s_poll (assigner_t *self)
         return backoff_next (&self->backoff);
     }
     sodium_bin2hex (sighex, sizeof sighex, sig, sizeof sig);
-    snprintf (url, sizeof url, "%s/api/v1/zipcode-assignments/current?hotkey=%s&signature=%s"
-              "&timestamp=%lld", cfg->coordinator_url, self->hotkey, sighex, (long long) ts);
-    http_response_t *resp = NULL;
-    int rc = http_get (self->http, url, NULL, &resp);
-    long status = resp ? http_response_status (resp) : 0;
+    int n = snprintf (req, sizeof req, "P%s/api/v1/zipcode-assignments/current?hotkey=%s"
+                      "&signature=%s&timestamp=%lld", cfg->coordinator_url, self->hotkey,
+                      sighex, (long long) ts);
+    if (n < 0 || (size_t) n >= sizeof req) {
+        log_error ("assignment_url_too_long", LI ("max", POLL_URL_MAX));
+        return backoff_next (&self->backoff);
+    }
+    if (zmqx_send (self->poll_pipe, req, (size_t) n, sizeof req, ZMQ_DONTWAIT) != 0)
+        return TICK_MS;         //  the thread is not listening yet
+    self->poll_in_flight = true;
+    return 0;
+}
+
+//  The poll thread's answer: record the assignment, or back off. Returns the delay before
+//  the next poll.
+static int64_t
+s_poll_result (assigner_t *self, const s_poll_head_t *head, const char *error,
+               const char *body)
+{
+    const zm_config_t *cfg = self->cfg;
     int64_t delay = -1;
-    if (rc == 0 && status == 200) {
-        size_t len = 0;
-        const char *body = http_response_body (resp, &len);
+    if (head->rc == 0 && head->status == 200) {
         assign_doc_t doc;
         char err [256];
-        if (assign_doc_parse (body, len, &doc, err, sizeof err) != 0) {
+        if (assign_doc_parse (body, head->body_len, &doc, err, sizeof err) != 0) {
             log_error ("assignment_malformed", LS ("reason", err));
             char why [320];
             snprintf (why, sizeof why, "malformed assignment: %s", err);
@@ -172,35 +274,65 @@ s_poll (assigner_t *self)
         }
     }
     else {
-        log_warn ("assignment_poll_failed", LI ("status", status),
-                  LS ("error", rc != 0 ? http_error (self->http) : "unexpected status"));
+        log_warn ("assignment_poll_failed", LI ("status", head->status),
+                  LS ("error", head->rc != 0 ? error : "unexpected status"));
         //  A 429 is our own pacing, not an outage; anything else leaves the node without a
         //  fresh assignment (the cached epoch keeps it working meanwhile).
-        if (status != 429) {
+        if (head->status != 429) {
             //  http_error names the method and URL without its query (no hotkey or
             //  signature: the reason is served on /readyz).
-            char why [320];
-            if (rc != 0)
-                snprintf (why, sizeof why, "%s", http_error (self->http));
-            else
-                snprintf (why, sizeof why, "GET /api/v1/zipcode-assignments/current: HTTP %ld",
-                          status);
-            worker_degraded (self->worker, "coordinator", why);
+            char why [96];
+            snprintf (why, sizeof why, "GET /api/v1/zipcode-assignments/current: HTTP %lld",
+                      (long long) head->status);
+            worker_degraded (self->worker, "coordinator", head->rc != 0 ? error : why);
         }
-        const char *ra = (status == 429 && resp) ? http_response_header (resp, "Retry-After")
-                                                 : NULL;
-        if (ra) {
-            long long s = atoll (ra);
-            if (s > 0 && s <= 3600)
-                delay = s * 1000;
-        }
+        if (head->retry_after_s > 0)
+            delay = (int64_t) head->retry_after_s * 1000;
     }
-    http_response_destroy (&resp);
     if (delay < 0) {
         metrics_inc (self->m_poll_err);
         delay = backoff_next (&self->backoff);
     }
     return delay;
+}
+
+static int
+s_on_poll (worker_t *worker, zsock_t *sock, void *arg)
+{
+    (void) worker;
+    assigner_t *self = arg;
+    zmqx_frame_t frame;
+    int rc = zmqx_recv_ready (sock, &frame, POLL_FRAME_MAX, "poll_result_refused");
+    if (rc <= 0)
+        return rc;
+    const uint8_t *data = zmqx_frame_data (&frame);
+    size_t size = zmqx_frame_size (&frame);
+    s_poll_head_t head;
+    if (size < sizeof head) {
+        zmqx_frame_close (&frame);
+        return -1;              //  our own thread broke the protocol: restart
+    }
+    memcpy (&head, data, sizeof head);
+    if (head.error_len > POLL_ERROR_MAX || head.body_len > ASSIGN_DOC_BYTES_MAX
+    ||  size != sizeof head + head.error_len + head.body_len) {
+        zmqx_frame_close (&frame);
+        return -1;
+    }
+    char error [POLL_ERROR_MAX + 1];
+    memcpy (error, data + sizeof head, head.error_len);
+    error [head.error_len] = 0;
+    //  the body as a NUL-terminated copy: s_record keeps it as the assignment text
+    char *body = malloc ((size_t) head.body_len + 1);
+    if (!body)
+        abort ();
+    memcpy (body, data + sizeof head + head.error_len, head.body_len);
+    body [head.body_len] = 0;
+    zmqx_frame_close (&frame);
+    self->poll_in_flight = false;
+    if (!self->draining)
+        self->next_poll = clock_mono_ms () + s_poll_result (self, &head, error, body);
+    free (body);
+    return 0;
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -451,8 +583,8 @@ s_tick (worker_t *worker, void *arg)
         s_log_cached (self);
         worker_ready (worker);
     }
-    if (now >= self->next_poll) {
-        int64_t delay = s_poll (self);
+    if (now >= self->next_poll && !self->poll_in_flight) {
+        int64_t delay = s_poll_start (self);
         self->next_poll = clock_mono_ms () + delay;
     }
     if (now >= self->next_expire && s_db_usable (self)) {
@@ -468,6 +600,7 @@ assigner_drain (worker_t *worker, void *arg)
 {
     assigner_t *self = arg;
     self->draining = true;
+    atomic_store (&self->poll_stop, true);      //  a poll in flight is cancelled
     worker_remove_reader (worker, self->router);
     worker_drained (worker);
 }
@@ -514,12 +647,9 @@ assigner_new (worker_t *worker, bool *config_error)
     http_options_t hopts;
     http_options_defaults (&hopts);
     hopts.max_attempts = 1;             //  the poll schedule is the retry policy
-    //  the poll runs on the loop thread: it must end before the supervisor misses our
-    //  heartbeats (README.md, "Limits")
-    int64_t budget = cfg->heartbeat_ms * (cfg->heartbeat_misses - 1) - 200;
-    if (budget < 500)
-        budget = 500;
-    hopts.timeout_ms = cfg->http_timeout_ms < budget ? cfg->http_timeout_ms : budget;
+    //  the poll runs on its own thread: the loop heartbeats meanwhile, so the request may
+    //  take the whole http.timeout.ms
+    hopts.timeout_ms = cfg->http_timeout_ms;
     hopts.deadline_ms = hopts.timeout_ms;
     hopts.connect_timeout_ms = hopts.timeout_ms;
     hopts.max_body = ASSIGN_DOC_BYTES_MAX;
@@ -555,7 +685,24 @@ assigner_new (worker_t *worker, bool *config_error)
                                    "scrapers waiting for a task", NULL));
     self->m_epochs = metrics_series (metrics_counter (m, "zipmine_assigner_epochs_total",
                                      "epochs recorded", NULL));
+    zmqx_opts_t popts = zmqx_opts_default ();
+    popts.sndtimeo_ms = 0;
+    popts.maxmsgsize = (int64_t) POLL_FRAME_MAX;
+    snprintf (self->poll_ep, sizeof self->poll_ep, "inproc://assigner-poll-%p", (void *) self);
+    snprintf (bind, sizeof bind, "@%s", self->poll_ep);
+    self->poll_pipe = zmqx_new (ZMQ_PAIR, bind, &popts);
+    popts.rcvtimeo_ms = 200;            //  the thread checks poll_stop this often
+    popts.sndtimeo_ms = 1000;
+    snprintf (bind, sizeof bind, ">%s", self->poll_ep);
+    self->poll_pipe_thread = self->poll_pipe ? zmqx_new (ZMQ_PAIR, bind, &popts) : NULL;
+    if (!self->poll_pipe_thread)
+        goto fail;
+    atomic_store (&self->poll_stop, false);
+    if (pthread_create (&self->poll_thread, NULL, s_poll_thread, self) != 0)
+        goto fail;
+    self->poll_thread_started = true;
     worker_add_reader (worker, self->router, s_on_credit, self);
+    worker_add_reader (worker, self->poll_pipe, s_on_poll, self);
     worker_set_tick (worker, TICK_MS, s_tick, self);
     log_info ("assigner_started", LS ("endpoint", ep), LS ("coordinator", cfg->coordinator_url),
               LI ("lease_ms", cfg->assigner_lease_ms), LI ("attempts", cfg->assigner_attempts));
@@ -571,6 +718,15 @@ assigner_destroy (assigner_t **self_p)
     if (!self_p || !*self_p)
         return;
     assigner_t *self = *self_p;
+    if (self->poll_thread_started) {
+        //  The request in flight is cancelled (the http cancel check sees poll_stop within
+        //  100 ms), so the join is prompt.
+        atomic_store (&self->poll_stop, true);
+        pthread_join (self->poll_thread, NULL);
+    }
+    else
+        zsock_destroy (&self->poll_pipe_thread);
+    zsock_destroy (&self->poll_pipe);
     zsock_destroy (&self->router);
     http_destroy (&self->http);
     db_destroy (&self->db);

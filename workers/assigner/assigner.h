@@ -6,7 +6,9 @@
     Leases that pass their deadline go back to pending, or to failed after assigner.attempts
     leases. PostgreSQL is the truth: the assigner keeps no task state in memory, so a restart
     (or a coordinator outage) loses nothing, and an epoch already recorded is worked on until
-    its submission deadline whether or not the coordinator answers.                          */
+    its submission deadline whether or not the coordinator answers. The poll's HTTP request
+    runs on a thread of its own (a slow coordinator never delays heartbeats); a failed poll
+    marks the worker degraded ("coordinator"), the next valid assignment recovers it.         */
 #ifndef ZM_ASSIGNER_H
 #define ZM_ASSIGNER_H
 
