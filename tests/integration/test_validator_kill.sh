@@ -9,11 +9,12 @@
 #      generator and the tiers agree on what "bad" is.
 #   B: a second validator node (own database, own hotkey: the hash does not depend on the
 #      validator's hotkey) on the same epoch, with kill -9 of each worker kind (downloader,
-#      tier1, tier2, tier3.0, tier3.1, consensus) at seeded random moments while it works:
+#      tier1, tier2, tier3.0, tier3.1, consensus) at seeded random points of its progress:
 #      the same H and exactly the same W (same hotkeys, same doubles), each killed worker
 #      restarted by the supervisor, and B's verdict PERFECT 2/2 (it reads A's result).
 # The seed is ZM_KILL_SEED (default: random) and is printed with the kill schedule; to replay,
-# set ZM_KILL_SEED to the printed value.
+# set ZM_KILL_SEED to the printed value (the epoch differs, so the points of progress are
+# the same draws, not the same submissions).
 set -u
 here=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tests/lib/validator-node.sh
@@ -38,10 +39,12 @@ vn_wait_weights vala 150 || fail "A wrote no weights in 150 s"
 a_ms=$(( $(now_ms) - a0 ))
 H=$(vn_hash vala)
 vn_weights vala > "$T/wa"
-echo "A: weights ${a_ms} ms after its start (the deadline was $(( VN_DEADLINE * 1000 - a0 )) ms after the start), hash $H, $(wc -l < "$T/wa") miners weighted, verdict $(vn_verdict vala)"
+echo "A: weights ${a_ms} ms after its start (started $(( VN_DEADLINE * 1000 - a0 )) ms before the deadline), hash $H, $(wc -l < "$T/wa") miners weighted, verdict $(vn_verdict vala)"
 [ -n "$H" ] || fail "A stored no hash"
 [ -s "$T/wa" ] || fail "A stored no weights"
 [ "$(vn_verdict vala)" = "PERFECT 1/1 " ] || fail "A's verdict: $(vn_verdict vala)"
+restarts_a=$(grep -c '"event":"child_exit"' "$T/vala.log")
+[ "$restarts_a" = 0 ] || echo "WARNING: A was not undisturbed: $restarts_a worker exits (see $T/vala.log)"
 
 # Every judged submission failed at the tier its kind predicts (first failing tier, or 0).
 vn_sql vala "SELECT s3_key, COALESCE (min (tier) FILTER (WHERE passed = false), 0),
@@ -59,24 +62,34 @@ echo "A: $(wc -l < "$T/judged") submissions judged, each at the tier its kind pr
      "($(awk '$2 == 1' "$T/judged" | wc -l) tier 1, $(awk '$2 == 2' "$T/judged" | wc -l) tier 2," \
      "$(awk '$2 == 3' "$T/judged" | wc -l) tier 3 failures)"
 
-# B: the same epoch, each worker kind killed with SIGKILL once at a seeded moment within the
-# first 70 % of A's run time (restarts only make B slower, so these land before its weights).
+# B: the same epoch, each worker kind killed with SIGKILL once at a seeded moment while it
+# works. A moment is a point of progress, not of time (a loaded machine stretches time): the
+# kill comes when B has stored a seeded number of tier results, drawn from 0 .. 90 % of the
+# N that A stored (B stores the same N), so every kill lands before B can score.
 workers=(downloader.0 tier1.0 tier2.0 tier3.0 tier3.1 consensus.0)
-span=$(( a_ms * 7 / 10 ))
-[ "$span" -gt 3000 ] || span=3000
+N=$(vn_sql vala "SELECT count (*) FROM validator_tier_results WHERE epoch_id = '$VN_EPOCH'")
 sched=()
-for w in "${workers[@]}"; do sched+=("$(( 1000 + (RANDOM * 32768 + RANDOM) % (span - 1000) )) $w"); done
+for w in "${workers[@]}"; do sched+=("$(( (RANDOM * 32768 + RANDOM) % (N * 9 / 10 + 1) )) $w"); done
 mapfile -t sched < <(printf '%s\n' "${sched[@]}" | sort -n)
-echo "kill schedule (ms after B's start, seed $seed):"
+echo "kill schedule (tier results stored by B, of N = $N; seed $seed):"
 printf '  %s\n' "${sched[@]}"
-VN_VERDICT_DELAY_MS=4000
 b0=$(now_ms)
 vn_validator valb "$bucket" w
+progress () {
+    vn_sql valb "SELECT (SELECT count (*) FROM validator_tier_results WHERE epoch_id = '$VN_EPOCH'),
+                        (SELECT count (*) FROM validator_consensus_epochs WHERE epoch_id = '$VN_EPOCH')" \
+        2>/dev/null | tr '|' ' '
+}
 for entry in "${sched[@]}"; do
     at=${entry%% *}
     w=${entry#* }
-    wait_ms=$(( b0 + at - $(now_ms) ))
-    [ "$wait_ms" -gt 0 ] && sleep "$(printf '%d.%03d' $((wait_ms / 1000)) $((wait_ms % 1000)))"
+    while :; do
+        read -r stored scored <<< "$(progress)"
+        [ "${stored:-0}" -ge "$at" ] && break
+        [ $(( $(now_ms) - b0 )) -lt 180000 ] || fail "B stalled at ${stored:-?} tier results"
+        kill -0 "${VN_PID[valb]}" 2>/dev/null || fail "node B exited"
+        sleep 0.1
+    done
     pid=""
     for _ in $(seq 1 50); do      # a worker still in backoff from an earlier kill has no pid
         pid=$(vn_child_pid valb "$w")
@@ -84,12 +97,9 @@ for entry in "${sched[@]}"; do
         sleep 0.1
     done
     [ -n "$pid" ] || fail "no pid for $w"
-    [ -s "$T/valb.weights.json" ] && fail "B had written its weights before the kill of $w"
-    progress=$(vn_sql valb "SELECT (SELECT count (*) FROM validator_submissions WHERE epoch_id = '$VN_EPOCH'),
-                                   (SELECT count (*) FROM validator_tier_results WHERE epoch_id = '$VN_EPOCH'),
-                                   (SELECT count (*) FROM validator_consensus_epochs WHERE epoch_id = '$VN_EPOCH')" 2>/dev/null || echo "?")
+    [ "${scored:-1}" = 0 ] || fail "B had scored before the kill of $w"
     kill -KILL "$pid"
-    echo "  killed $w (pid $pid) at $(( $(now_ms) - b0 )) ms; B then had submissions|tier results|scored = $progress"
+    echo "  killed $w (pid $pid) at $(( $(now_ms) - b0 )) ms, B having stored $stored of $N tier results"
 done
 vn_wait_weights valb 180 || fail "B wrote no weights in 180 s"
 echo "B: weights after $(( $(now_ms) - b0 )) ms"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A misconfigured validator among three (issue 6), on one generated epoch (4 miners x 12
 # zipcodes, ~20 % bad submissions) written to two buckets, so the two groups of three
-# validators below each see only their own group's results.
+# validators below each see only their own group's results. (The buckets' LastModified
+# values differ, and with them the order and the tier-3 samples: the groups' hashes are not
+# compared with each other.)
 #
 #   agree:  three validator nodes (own databases and hotkeys) on bucket 1, all configured
 #           alike: the same hash everywhere, and each records PERFECT 3/3 with no outlier.
@@ -62,7 +64,6 @@ vn_validator wrong "$b2" stale
 check_group hon1 hon2 wrong
 HH=$(vn_hash hon1)
 HW=$(vn_hash wrong)
-[ "$HH" = "$H" ] || fail "the honest hash on bucket 2 differs from bucket 1's (same epoch, same submissions)"
 [ "$(vn_hash hon2)" = "$HH" ] || fail "hon2's hash differs from hon1's"
 [ -n "$HW" ] && [ "$HW" != "$HH" ] || fail "the misconfigured validator's hash equals the honest one"
 # It failed honest submissions at tier 3 that the honest validators passed.

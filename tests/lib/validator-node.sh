@@ -166,10 +166,15 @@ vn_generate () {
 }
 
 # Fast restarts and a generous restart intensity: the kill test kills six workers in a minute.
-VN_NODE_FLAGS=(--heartbeat.ms 1000 --heartbeat.misses 5 --restart.base.ms 200
+# A 15 s heartbeat window: under ASan on a loaded machine a tier working off a backlog can
+# stay in one loop turn for seconds (see "Benchmark" in docs/validation.md), and the test
+# nodes must not be restarted for that.
+VN_NODE_FLAGS=(--heartbeat.ms 1000 --heartbeat.misses 15 --tier3.pool 2 --restart.base.ms 200
                --restart.cap.ms 2000 --restart.intensity 50 --restart.period.ms 60000
                --http.bind 127.0.0.1 --http.port 0 --log.level info)
 
+# Validators publish with their own S3 keys (s3.mode=direct): each group here reads its own
+# bucket, while a grant from the coordinator would upload into the coordinator's bucket.
 vn_validator () {   # name bucket world [flag value]...
     local name=$1 bucket=$2 world=$3 db
     shift 3
@@ -179,6 +184,7 @@ vn_validator () {   # name bucket world [flag value]...
     ZM_S3_ENDPOINT="$ZM_TEST_S3_ENDPOINT" ZM_S3_REGION="$ZM_TEST_S3_REGION" \
     ZM_S3_BUCKET="$bucket" ZM_S3_ACCESS_KEY="$ZM_TEST_S3_ACCESS_KEY" \
     ZM_S3_SECRET_KEY="$ZM_TEST_S3_SECRET_KEY" ZM_S3_TIMEOUT_MS=10000 \
+    ZM_S3_MODE="${VN_S3_MODE:-direct}" \
     ZM_COORDINATOR_URL="$VN_COORD" ZM_COORDINATOR_EPOCH_S="$VN_EPOCH_S" \
     ZM_DOWNLOADER_EPOCH="$VN_EPOCH" ZM_DOWNLOADER_GRACE_MS="${VN_GRACE_MS:-1000}" \
     ZM_CONSENSUS_VERDICT_DELAY_MS="${VN_VERDICT_DELAY_MS:-2000}" \
