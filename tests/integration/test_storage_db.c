@@ -67,8 +67,8 @@ main (void)
     storage_t *st = storage_new (metrics, push);
     CHECK (st);
     CHECK_EQ_INT (storage_prepare (db), 0);
-    const char *zips [] = { "77494", "10001", "60601" };
-    tdb_seed (check, EPOCH, zips, 3, 3600);
+    const char *zips [] = { "77494", "10001", "60601", "30301" };
+    tdb_seed (check, EPOCH, zips, 4, 3600);
 
     char l [6][1024];
     const char *seq0 [] = {
@@ -222,17 +222,43 @@ main (void)
     CHECK (s_recv_stored (pull, &msg, 2000));
     CHECK_EQ_STR (msg.zipcode, "60601");
 
-    //  recovery: both stored zipcodes are re-announced until the uploader's ledger has them
+    //  text that array literals must escape ('"', '\\', '{', ',', spaces) and non-ASCII arrives
+    //  exactly (the listings travel to PostgreSQL as two array parameters)
+    const char *tricky [] = {
+        "{\"zpid\":31,\"zipcode\":\"30301\",\"address\":\"1 \\\"Quoted\\\" St, {A,B} \\\\ back\"}",
+        "{\"zpid\":32,\"zipcode\":\"30301\",\"address\":\"Caf\u00e9 \u2013 \\\\\\\\ NULL\",\"note\":\"}\"}",
+        "{\"mls_id\":\"A-7\",\"zipcode\":\"30301\",\"remark\":\"\"}"
+    };
+    t_batch (&sb, EPOCH, "30301", 7, 0, true, tricky, 3);
+    CHECK_EQ_INT (s_handle (st, db, &sb, &r), 0);
+    CHECK_EQ_INT (r.outcome, STORAGE_STORED);
+    CHECK_EQ_INT (r.stored, 3);
+    CHECK (r.complete);
+    CHECK (s_recv_stored (pull, &msg, 2000));
+    CHECK_EQ_STR (msg.zipcode, "30301");
+    CHECK_EQ_INT (tdb_int (check, "SELECT count(*) FROM miner_listings WHERE zipcode = '30301' AND "
+                                  "listing_id = '31' AND doc->>'address' = '1 \"Quoted\" St, {A,B} \\ back'",
+                           0, NULL), 1);
+    CHECK_EQ_INT (tdb_int (check, "SELECT count(*) FROM miner_listings WHERE zipcode = '30301' AND "
+                                  "listing_id = '32' AND doc->>'address' = 'Café – \\\\ NULL' "
+                                  "AND doc->>'note' = '}'", 0, NULL), 1);
+    CHECK_EQ_INT (tdb_int (check, "SELECT count(*) FROM miner_listings WHERE zipcode = '30301' AND "
+                                  "listing_id = 'mls:A-7' AND doc->>'remark' = ''", 0, NULL), 1);
+
+    //  recovery: stored zipcodes are re-announced until the uploader's ledger has them
     CHECK_EQ_INT (db_exec (check, "INSERT INTO miner_uploads (epoch_id, zipcode, s3_key, sha256, "
                                   "listing_count, bytes, state, uploaded_at) VALUES ($1, '60601', 'k', "
                                   "repeat('0', 64), 0, 1, 'uploaded', now())", DB_P (EPOCH), NULL), 0);
     int n = -1;
     CHECK_EQ_INT (storage_reannounce (st, db, &n), 0);
-    CHECK_EQ_INT (n, 1);
+    CHECK_EQ_INT (n, 2);
     CHECK (s_recv_stored (pull, &msg, 2000));
     CHECK_EQ_STR (msg.zipcode, "77494");
     CHECK_EQ_INT (msg.count, 4);
     CHECK_EQ_MEM (digest, msg.sha256, 32);
+    CHECK (s_recv_stored (pull, &msg, 2000));
+    CHECK_EQ_STR (msg.zipcode, "30301");
+    CHECK_EQ_INT (msg.count, 3);
     storage_destroy (&st);
     db_destroy (&db);
 

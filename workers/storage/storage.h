@@ -5,8 +5,9 @@
     into miner_listings, keyed by (epoch, zipcode, listing id), in ONE transaction with the
     batch's bookkeeping row in miner_batches (epoch, zipcode, lease, seq):
 
-        lock the task row; COPY the good listings into a session temp table;
-        INSERT INTO miner_listings ... SELECT ... ON CONFLICT DO NOTHING;
+        lock the task row;
+        INSERT INTO miner_listings ... SELECT ... FROM unnest (ids, docs) ON CONFLICT DO NOTHING
+        (the good listings as two array parameters: one round trip);
         INSERT the batch row ON CONFLICT DO NOTHING (0 rows: a re-delivered batch);
         if the lease's final batch and every earlier seq are in: mark the task 'stored'
         with its listing count; COMMIT.
