@@ -70,51 +70,12 @@ start_coordinator () {
 start_coordinator
 
 # A TCP relay 127.0.0.1:$rport -> the coordinator that holds each answer back by the
-# milliseconds in $T/delay_ms; a client whose upstream cannot be reached is closed at once.
-cat > "$T/relay.py" <<'EOF'
-import socket, sys, threading, time
-port, tport, delay_file = int (sys.argv [1]), int (sys.argv [2]), sys.argv [3]
-srv = socket.socket ()
-srv.setsockopt (socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind (("127.0.0.1", port))
-srv.listen (64)
-def pump (a, b, delay):
-    try:
-        first = True
-        while True:
-            d = a.recv (65536)
-            if not d:
-                break
-            if first and delay:
-                time.sleep (delay)
-            first = False
-            b.sendall (d)
-    except OSError:
-        pass
-    for s in (a, b):
-        try:
-            s.shutdown (socket.SHUT_RDWR)
-        except OSError:
-            pass
-while True:
-    c, _ = srv.accept ()
-    try:
-        u = socket.create_connection (("127.0.0.1", tport), timeout=2)
-        u.settimeout (None)
-    except OSError:
-        c.close ()
-        continue
-    try:
-        delay = int (open (delay_file).read ().strip () or 0) / 1000.0
-    except (OSError, ValueError):
-        delay = 0
-    threading.Thread (target=pump, args=(c, u, 0), daemon=True).start ()
-    threading.Thread (target=pump, args=(u, c, delay), daemon=True).start ()
-EOF
+# milliseconds in $T/delay_ms (tests/support/tcp_relay.py).
+RELAY_PY="${ZM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/support/tcp_relay.py"
 rport=$(python3 -c 'import socket
 s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 echo 3000 > "$T/delay_ms"
-python3 "$T/relay.py" "$rport" "$cport" "$T/delay_ms" 2>>"$T/relay.log" &
+python3 "$RELAY_PY" "$rport" 127.0.0.1 "$cport" "$T/delay_ms" 2>>"$T/relay.log" &
 RELAY=$!
 wait_until 20000 bash -c "exec 3<>/dev/tcp/127.0.0.1/$rport" 2>/dev/null || fail "relay did not start"
 

@@ -48,39 +48,13 @@ wait_until () {
 }
 q () { psql "$ZM_TEST_PG_DSN dbname=$DB" -XAtqc "$1"; }
 
-# A TCP relay 127.0.0.1:$rport -> the S3 server, one thread per connection.
+# A TCP relay 127.0.0.1:$rport -> the S3 server (tests/support/tcp_relay.py).
 s3hostport=${ZM_TEST_S3_ENDPOINT#http://}
-cat > "$T/relay.py" <<'EOF'
-import socket, sys, threading
-port, host, tport = int (sys.argv [1]), sys.argv [2], int (sys.argv [3])
-srv = socket.socket ()
-srv.setsockopt (socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind (("127.0.0.1", port))
-srv.listen (64)
-def pump (a, b):
-    try:
-        while True:
-            d = a.recv (65536)
-            if not d:
-                break
-            b.sendall (d)
-    except OSError:
-        pass
-    for s in (a, b):
-        try:
-            s.shutdown (socket.SHUT_RDWR)
-        except OSError:
-            pass
-while True:
-    c, _ = srv.accept ()
-    u = socket.create_connection ((host, tport))
-    threading.Thread (target=pump, args=(c, u), daemon=True).start ()
-    threading.Thread (target=pump, args=(u, c), daemon=True).start ()
-EOF
+RELAY_PY="${ZM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/support/tcp_relay.py"
 rport=$(python3 -c 'import socket
 s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 start_relay () {
-    python3 "$T/relay.py" "$rport" "${s3hostport%:*}" "${s3hostport##*:}" 2>>"$T/relay.log" &
+    python3 "$RELAY_PY" "$rport" "${s3hostport%:*}" "${s3hostport##*:}" 2>>"$T/relay.log" &
     RELAY=$!
     wait_until 20000 bash -c "exec 3<>/dev/tcp/127.0.0.1/$rport" 2>/dev/null || fail "relay did not start"
 }
