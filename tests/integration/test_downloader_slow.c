@@ -1,6 +1,6 @@
 /*  The downloader binary keeps heartbeating while objects arrive slowly. S3 is a small HTTP
     server in this test that trickles bodies; the test plays the supervisor's ROUTER
-    (heartbeat.ms 300: the supervisor would kill after 3 silent periods, 900 ms) and tier 1
+    (heartbeat.ms 400: the supervisor would kill after 3 silent periods, 1.2 s) and tier 1
     and consensus (PULL over ipc). With downloader.fetch.parallel 3 and mode all:
       A  a valid submission trickled over ~4 s (longer than 3 heartbeat periods): stored
          and announced to tier 1;
@@ -29,7 +29,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
-#define HEARTBEAT_MS 300
+#define HEARTBEAT_MS 400
 
 static const char *EPOCH = "2026-11-25T12-00-00";
 static const char *HOTKEY = "5F3sa2TJAWMqDhXG6jhV4N8ko9SxwGy8TpaNS1repo5EYjQX";
