@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """A dishonest external scraper for the local network (python3 standard library only).
 
-It scrapes the world as the honest example scraper does (it loads
-examples/scrapers/world_scraper.py and uses its fetch), streaming as it goes, and cheats on
-what it sends, so that a dishonest miner really submits an object of the right size that
-only validation can catch:
+It scrapes the world as the honest example scraper (examples/scrapers/world_scraper.py)
+does, with larger pages and http.client only (it must start fast: it is in a hurry),
+streaming as it goes, and cheats on what it sends, so that a dishonest miner really submits
+an object of the right size that only validation can catch:
 
     scraper.kind    = command
     scraper.command = python3 deploy/local/scrapers/cheat.py MODE WORLD_URL LEDGER
@@ -23,14 +23,13 @@ LEDGER is a file to which one line "zipcode mode listings" is appended per task,
 operator (and tests/integration/test_network_e2e.sh) know exactly where this miner cheated.
 The request/response contract is the one of docs/miner-guide.md ("Plugging in your scraper").
 """
-import importlib.util
+import datetime
+import http.client
 import json
-import os
 import sys
 import time
+import urllib.parse
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-HONEST = os.path.normpath(os.path.join(HERE, "..", "..", "..", "examples", "scrapers", "world_scraper.py"))
 PAD_ID_OFFSET = 900000000
 PAGE_SIZE = 500         # the world's largest page: a cheater is in a hurry
 
@@ -39,12 +38,40 @@ def log(msg):
     print("cheat: " + msg, file=sys.stderr, flush=True)
 
 
-def load_honest():
-    sys.dont_write_bytecode = True      # leave no __pycache__ in examples/
-    spec = importlib.util.spec_from_file_location("world_scraper", HONEST)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def now_iso():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def fetch(world, path, deadline):
+    """GET world+path as JSON (http.client only: this starts fast on a loaded machine);
+    429/5xx/network errors are retried until the deadline, as world_scraper.py does."""
+    u = urllib.parse.urlsplit(world)
+    delay = 0.25
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline reached fetching " + path)
+        wait = delay
+        try:
+            conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=min(30.0, left))
+            conn.request("GET", u.path.rstrip("/") + path)
+            resp = conn.getresponse()
+            body = resp.read()
+            conn.close()
+            if resp.status == 200:
+                return json.loads(body)
+            if resp.status == 404:
+                raise LookupError("world does not know this zipcode (404)")
+            if resp.status != 429 and resp.status < 500:
+                raise ValueError("HTTP %d" % resp.status)
+            ra = resp.getheader("Retry-After")
+            if resp.status == 429 and ra and ra.isdigit():
+                wait = float(ra)
+            log("HTTP %d, waiting %.2f s" % (resp.status, wait))
+        except OSError as e:
+            log("network error (%s), waiting %.2f s" % (e, wait))
+        time.sleep(max(0.0, min(wait, deadline - time.monotonic())))
+        delay = min(delay * 2, 8.0)
 
 
 def emit(doc):
@@ -56,7 +83,6 @@ def main():
         log("usage: cheat.py fabricate|pad WORLD_URL LEDGER")
         return 2
     mode, world, ledger = sys.argv[1], sys.argv[2].rstrip("/"), sys.argv[3]
-    honest = load_honest()
     request = json.loads(sys.stdin.readline())
     zipcode = request["zipcode"]
     target = int(request["target_count"])
@@ -64,11 +90,11 @@ def main():
     # the honest scraping, as examples/scrapers/world_scraper.py does it, listing by listing
     sent, page, kept = 0, 1, []
     while sent < target:
-        url = "%s/zipcode/%s/listings?page=%d&page_size=%d" % (world, zipcode, page, PAGE_SIZE)
-        doc = honest.fetch(url, deadline)
+        doc = fetch(world, "/zipcode/%s/listings?page=%d&page_size=%d" % (zipcode, page, PAGE_SIZE),
+                    deadline)
         listings = doc.get("listings") or []
         for listing in listings[:target - sent]:
-            listing["scraped_timestamp"] = honest.now_iso()
+            listing["scraped_timestamp"] = now_iso()
             if mode == "fabricate" and isinstance(listing.get("price"), (int, float)):
                 listing["price"] = int(listing["price"] * 3)
             if mode == "pad" and len(kept) < max(1, target // 10):
