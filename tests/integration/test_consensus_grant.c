@@ -19,46 +19,16 @@
 #include "common/metrics.h"
 #include "common/s3.h"
 #include "common/wallet.h"
+#include "tests/integration/test_coord_lib.h"
 #include "tests/integration/test_storage_lib.h"
 #include "workers/consensus/consensus.h"
 
-#include <jansson.h>
-#include <signal.h>
-#include <sodium.h>
-#include <sys/wait.h>
-
-static pid_t s_children [2];
+static tcoord_t s_coord;
 
 static void
 s_kill_children (void)
 {
-    for (int i = 0; i < 2; i++)
-        if (s_children [i] > 0)
-            kill (s_children [i], SIGKILL);
-}
-
-static json_t *
-s_current (const char *base, const wallet_t *w)
-{
-    int64_t ts = (int64_t) time (NULL);
-    char commitment [96], hex [129], url [512];
-    snprintf (commitment, sizeof commitment, "zipcode:assignment:current:%lld", (long long) ts);
-    uint8_t sig [64];
-    CHECK (wallet_sign (w, (const uint8_t *) commitment, strlen (commitment), sig) == 0);
-    sodium_bin2hex (hex, sizeof hex, sig, 64);
-    snprintf (url, sizeof url, "%s/api/v1/zipcode-assignments/current?hotkey=%s&signature=%s"
-                               "&timestamp=%lld", base, wallet_ss58 (w), hex, (long long) ts);
-    http_t *http = http_new (NULL);
-    http_response_t *resp = NULL;
-    CHECK_EQ_INT (http_get (http, url, NULL, &resp), 0);
-    CHECK_EQ_INT (http_response_status (resp), 200);
-    size_t len;
-    const char *body = http_response_body (resp, &len);
-    json_t *doc = json_loadb (body, len, 0, NULL);
-    CHECK (doc);
-    http_response_destroy (&resp);
-    http_destroy (&http);
-    return doc;
+    tcoord_kill (&s_coord);
 }
 
 static void
@@ -144,54 +114,9 @@ main (void)
     CHECK_EQ_INT (s3_create_bucket (s3, bucket), 0);
 
     //  the coordinator (5 min epochs: the grant outlives the test)
-    int out [2];
-    CHECK (pipe (out) == 0);
-    fflush (stdout);
-    pid_t pid = fork ();
-    CHECK (pid >= 0);
-    if (pid == 0) {
-        dup2 (out [1], 1);
-        close (out [0]);
-        setenv ("ZM_DB_DSN", coord_db.dsn, 1);
-        setenv ("ZM_COORDINATOR_METAGRAPH", metagraph, 1);
-        setenv ("ZM_COORDINATOR_PORT", "0", 1);
-        setenv ("ZM_COORDINATOR_EPOCH_S", "300", 1);
-        setenv ("ZM_S3_ENDPOINT", c.endpoint, 1);
-        setenv ("ZM_S3_BUCKET", bucket, 1);
-        setenv ("ZM_S3_ACCESS_KEY", c.access_key, 1);
-        setenv ("ZM_S3_SECRET_KEY", c.secret_key, 1);
-        setenv ("ZM_S3_REGION", c.region, 1);
-        char bin [512];
-        snprintf (bin, sizeof bin, "%s/bin/coordinator", build);
-        execl (bin, bin, (char *) NULL);
-        _exit (127);
-    }
-    s_children [0] = pid;
-    close (out [1]);
-    FILE *log = fdopen (out [0], "r");
-    char line [4096];
-    int port = 0;
-    bool ready = false;
-    while ((!port || !ready) && fgets (line, sizeof line, log)) {
-        char *p = strstr (line, "\"event\":\"coordinator_listening\"");
-        if (p && (p = strstr (line, "\"port\":")))
-            port = atoi (p + 7);
-        if (strstr (line, "\"event\":\"worker_ready\""))
-            ready = true;
-    }
-    CHECK (port > 0 && ready);
-    fflush (stdout);
-    pid_t drainer = fork ();
-    if (drainer == 0) {
-        while (fgets (line, sizeof line, log))
-            ;
-        _exit (0);
-    }
-    s_children [1] = drainer;
-    fclose (log);
-    char base [64];
-    snprintf (base, sizeof base, "http://127.0.0.1:%d", port);
-    json_t *cur = s_current (base, val);
+    tcoord_start (&s_coord, build, coord_db.dsn, metagraph, 300, &c, bucket);
+    const char *base = s_coord.base;
+    json_t *cur = tcoord_current (&s_coord, val);
     char epoch [32];
     snprintf (epoch, sizeof epoch, "%s", json_string_value (json_object_get (cur, "epochId")));
     json_decref (cur);
@@ -308,11 +233,7 @@ main (void)
     metrics_destroy (&metrics);
     zm_config_free (&cfg);
     db_destroy (&check);
-    kill (s_children [0], SIGTERM);
-    waitpid (s_children [0], NULL, 0);
-    s_children [0] = 0;
-    waitpid (s_children [1], NULL, 0);
-    s_children [1] = 0;
+    tcoord_stop (&s_coord);
     s3_destroy (&s3);
     wallet_destroy (&val);
     wallet_destroy (&miner);
