@@ -6,7 +6,8 @@
         once the database opens, both are stored exactly once and the zipcode completes;
       - SIGTERM during an outage with a batch in hand: the batch is tried once more and
         given up (storage_drain_batch_kept_unstored), storage exits 0 within a second or two,
-        nothing of it is stored (its lease expires and it is scraped again).               */
+        nothing of it is stored (its lease expires and it is scraped again).
+    First, a frame that is no batch at all is refused (malformed) and the worker goes on.     */
 #include "common/clock.h"
 #include "common/zmqx.h"
 #include "tests/integration/test_storage_lib.h"
@@ -104,6 +105,9 @@ main (void)
     CHECK (t_wait_log (logpath, "\"event\":\"worker_ready\"", 1, 30000));
     zsock_t *push = zmqx_new (ZMQ_PUSH, endpoint, NULL);
     CHECK (push);
+    //  bytes that are no batch: refused on the writer thread, counted on the loop, no harm
+    CHECK_EQ_INT (zmqx_send (push, "\xdd\xff\xff\xff\xff", 5, ZMQX_FRAME_MAX_DEFAULT, 0), 0);
+    CHECK (t_wait_log (logpath, "\"event\":\"batch_refused\",\"outcome\":\"malformed\"", 1, 10000));
 
     //  outage with two batches of a zipcode sent
     s_outage (&t, true);
