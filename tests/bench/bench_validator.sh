@@ -30,6 +30,7 @@ seed=${BENCH_SEED:-46}
 
 vn_init vbench
 bucket="zm-vbench-$$"
+VN_BUCKETS+=("$bucket")
 vn_keys bench
 vn_world w 46
 vn_coordinator "$miners" "$epoch_s" "$target" "$zipcodes"
@@ -60,28 +61,28 @@ vmhwm () {  # pid -> VmHWM in kB (empty if gone)
     local k v rest
     while read -r k v rest; do
         [ "$k" = "VmHWM:" ] && { echo "$v"; return; }
-    done < /proc/"$1"/status 2>/dev/null
+    done 2>/dev/null < /proc/"$1"/status
 }
 sample () {
     local p id comm idx h f line kids st
     h=$(vmhwm "$sup")
     [ -n "$h" ] && { [ "${hwm[zipmined]:-0}" -ge "$h" ] || hwm[zipmined]=$h; }
     for f in /proc/"$sup"/task/*/children; do
-        read -r -a kids < "$f" 2>/dev/null || true
+        read -r -a kids 2>/dev/null < "$f" || true
         for p in "${kids[@]}"; do
             if [ -z "${name_of[$p]:-}" ]; then
-                read -r comm < /proc/"$p"/comm 2>/dev/null || continue
+                read -r comm 2>/dev/null < /proc/"$p"/comm || continue
                 idx=0
                 while IFS= read -r -d '' line; do
                     case $line in ZM_WORKER_INDEX=*) idx=${line#ZM_WORKER_INDEX=} ;; esac
-                done < /proc/"$p"/environ 2>/dev/null
+                done 2>/dev/null < /proc/"$p"/environ
                 name_of[$p]="$comm.$idx"
             fi
             id=${name_of[$p]}
             h=$(vmhwm "$p")
             [ -n "$h" ] || continue
             [ "${hwm[$id]:-0}" -ge "$h" ] || hwm[$id]=$h
-            read -r -a st < /proc/"$p"/stat 2>/dev/null && cpu_pid[$p]=$(( st[13] + st[14] ))
+            read -r -a st 2>/dev/null < /proc/"$p"/stat && cpu_pid[$p]=$(( st[13] + st[14] ))
         done
     done
 }

@@ -39,7 +39,7 @@ vn_wait_weights vala 150 || fail "A wrote no weights in 150 s"
 a_ms=$(( $(now_ms) - a0 ))
 H=$(vn_hash vala)
 vn_weights vala > "$T/wa"
-echo "A: weights ${a_ms} ms after its start (started $(( VN_DEADLINE * 1000 - a0 )) ms before the deadline), hash $H, $(wc -l < "$T/wa") miners weighted, verdict $(vn_verdict vala)"
+echo "A: weights ${a_ms} ms after its start (which was $(( a0 - VN_DEADLINE * 1000 )) ms from the deadline), hash $H, $(wc -l < "$T/wa") miners weighted, verdict $(vn_verdict vala)"
 [ -n "$H" ] || fail "A stored no hash"
 [ -s "$T/wa" ] || fail "A stored no weights"
 [ "$(vn_verdict vala)" = "PERFECT 1/1 " ] || fail "A's verdict: $(vn_verdict vala)"

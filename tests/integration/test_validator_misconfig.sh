@@ -39,8 +39,11 @@ check_group () {    # expected-verdict-lines... are checked by the caller; print
     for n in "$@"; do
         vn_wait_weights "$n" 200 || fail "$n wrote no weights"
     done
+    # The verdicts hold only if every node published before any read its peers: the times
+    # (ms after the deadline) show the spread against the verdict delay.
     for n in "$@"; do
-        echo "  $n (${VN_HK[$n]}): hash $(vn_hash "$n") verdict '$(vn_verdict "$n")'"
+        echo "  $n (${VN_HK[$n]}): hash $(vn_hash "$n") verdict '$(vn_verdict "$n")'" \
+             "published/weights at $(vn_sql "$n" "SELECT round (extract (epoch FROM published_at) * 1000 - ${VN_DEADLINE}000) || '/' || round (extract (epoch FROM weights_at) * 1000 - ${VN_DEADLINE}000) FROM validator_consensus_epochs WHERE epoch_id = '$VN_EPOCH'") ms"
     done
 }
 

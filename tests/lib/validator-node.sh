@@ -30,6 +30,7 @@ BIN="$ZM_BUILD_DIR/bin"
 declare -A VN_HK VN_WORLD VN_DSN VN_PID
 VN_DBS=()
 VN_OTHER_PIDS=()
+VN_BUCKETS=()
 VN_COORD=""
 VN_EPOCH=""
 VN_DEADLINE=0
@@ -54,10 +55,15 @@ vn_stop_pid () {    # pid [seconds]
 }
 
 vn_cleanup () {
-    local name pid db
+    local name pid db b
     trap - EXIT INT TERM
     for name in "${!VN_PID[@]}"; do vn_stop_pid "${VN_PID[$name]}" 30; done
     for pid in "${VN_OTHER_PIDS[@]}"; do vn_stop_pid "$pid" 10; done
+    for b in "${VN_BUCKETS[@]}"; do     # the generated objects, so repeated runs leave no data
+        AWS_ACCESS_KEY_ID=$ZM_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$ZM_TEST_S3_SECRET_KEY \
+        AWS_DEFAULT_REGION=$ZM_TEST_S3_REGION timeout 60 aws --endpoint-url "$ZM_TEST_S3_ENDPOINT" \
+            s3 rb "s3://$b" --force >/dev/null 2>&1 || true
+    done
     for db in "${VN_DBS[@]}"; do
         psql "$ZM_TEST_PG_DSN" -qAtc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
     done
@@ -98,12 +104,14 @@ vn_init () {
     trap 'exit 1' INT TERM
 }
 
-vn_db () {      # name -> database name (created, dropped at exit)
+# Creates database zmv_<tag><pid>_<name> (dropped at exit) and names it in VN_LAST_DB. Not
+# to be called in $(...): the list of databases to drop lives in this shell.
+vn_db () {
     local db="zmv_${VN_TAG}_$1"
     db=${db//-/_}
     psql "$ZM_TEST_PG_DSN" -qAtc "CREATE DATABASE $db" >/dev/null || fail "CREATE DATABASE $db"
     VN_DBS+=("$db")
-    echo "$db"
+    VN_LAST_DB=$db
 }
 
 vn_keys () {
@@ -140,7 +148,8 @@ vn_coordinator () {     # miners epoch_s target [zipcodes]
     for n in "${!VN_HK[@]}"; do args+=(--validator "${VN_HK[$n]}"); done
     "$BIN/bench_gen_submissions" metagraph --miners "$miners" "${args[@]}" > "$T/metagraph.json" \
         || fail "metagraph"
-    db=$(vn_db coord)
+    vn_db coord
+    db=$VN_LAST_DB
     port=$(vn_free_port)
     ZM_DB_DSN="$ZM_TEST_PG_DSN dbname=$db" ZM_COORDINATOR_METAGRAPH="$T/metagraph.json" \
     ZM_COORDINATOR_PORT=$port ZM_COORDINATOR_EPOCH_S=$VN_EPOCH_S \
@@ -156,8 +165,9 @@ vn_coordinator () {     # miners epoch_s target [zipcodes]
 }
 
 vn_generate () {
-    local world=$1
+    local world=$1 a prev=""
     shift
+    for a in "$@"; do [ "${prev:-}" = "--bucket" ] && VN_BUCKETS+=("$a"); prev=$a; done
     "$BIN/bench_gen_submissions" generate --coordinator "$VN_COORD" --world "${VN_WORLD[$world]}" \
         --epoch-s "$VN_EPOCH_S" --manifest "$T/manifest" "$@" > "$T/gen.json" 2> "$T/gen.log" \
         || { cat "$T/gen.json" "$T/gen.log" >&2; fail "generator"; }
@@ -178,7 +188,8 @@ VN_NODE_FLAGS=(--heartbeat.ms 1000 --heartbeat.misses 15 --tier3.pool 2 --restar
 vn_validator () {   # name bucket world [flag value]...
     local name=$1 bucket=$2 world=$3 db
     shift 3
-    db=$(vn_db "$name")
+    vn_db "$name"
+    db=$VN_LAST_DB
     VN_DSN[$name]="$ZM_TEST_PG_DSN dbname=$db"
     ZM_DB_DSN="${VN_DSN[$name]}" \
     ZM_S3_ENDPOINT="$ZM_TEST_S3_ENDPOINT" ZM_S3_REGION="$ZM_TEST_S3_REGION" \
