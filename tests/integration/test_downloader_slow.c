@@ -470,5 +470,8 @@ main (void)
     wallet_destroy (&hot);
     db_destroy (&db);
     tdb_drop (&t);
+    char cmd [300];
+    snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK_EQ_INT (system (cmd), 0);
     TEST_DONE ();
 }
