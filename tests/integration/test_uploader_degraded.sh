@@ -7,7 +7,9 @@
 #     {"worker":"uploader.0","state":"degraded","reason":"s3: ..."}, /livez 200, the uploader
 #     is not restarted, zipmine_worker_degraded{worker="uploader"} 1, and
 #     zipmine_worker_dependency_down{dependency="s3"} 1;
-#   - relay back: the upload lands (ledger 'uploaded'), /readyz 200 again.
+#   - relay back: the upload lands (ledger 'uploaded'), /readyz 200 again;
+#   - S3 down again with a zipcode waiting, which then fails for another reason: nothing
+#     needs S3 any more, /readyz 200 while S3 is still down (no lingering outage).
 # The epoch's deadline is over an hour gone, so no status report (and no coordinator) is
 # involved: only S3 is.
 set -euo pipefail
@@ -131,6 +133,20 @@ grep -qF 'zipmine_worker_degraded{worker="uploader",instance="0"} 0' "$T/metrics
 grep -q '"event":"worker_degraded".*"dependency":"s3"' "$T/log" || fail "no worker_degraded event"
 grep -q '"event":"worker_recovered".*"dependency":"s3"' "$T/log" || fail "no worker_recovered event"
 [ "$(pgrep -P "$SUP" -x uploader || true)" = "$upid" ] || fail "the uploader was restarted"
+
+# An outage with no work left: S3 down again, a zipcode stored, then its task fails for
+# another reason (its epoch closed): nothing needs S3 any more, so the node is ready again
+# although S3 is still down.
+kill -KILL "$RELAY"; wait "$RELAY" 2>/dev/null || true; RELAY=""
+q "INSERT INTO miner_tasks (epoch_id, zipcode, expected_listings, status, listing_count)
+   VALUES ('$epoch', '77495', 1, 'stored', 1)" > /dev/null
+q "INSERT INTO miner_listings (epoch_id, zipcode, listing_id, doc) VALUES ('$epoch', '77495',
+   '9', '{\"zpid\":9,\"zipcode\":\"77495\",\"price\":300000}')" > /dev/null
+wait_until 20000 readyz_is 503 || fail "/readyz never 503 in the second S3 outage"
+q "UPDATE miner_tasks SET status = 'failed', reason = 'epoch closed' WHERE zipcode = '77495'" > /dev/null
+t2=$(now_ms)
+wait_until 40000 readyz_is 200 || fail "/readyz stayed 503 with nothing left to upload: $(curl -s "$URL/readyz")"
+echo "/readyz 200 $(( $(now_ms) - t2 )) ms after the last waiting zipcode failed (S3 still down)"
 
 kill "$SUP"
 wait "$SUP" || fail "zipmined exit $?"

@@ -86,6 +86,8 @@ struct _uploader_t {
     s_count_t counts [UPLOADER_COUNTS_MAX];
     size_t ncounts;
     s_outage_t outages [2];     //  UPLOADER_DEP_S3, UPLOADER_DEP_COORDINATOR
+    bool sweep_idle;            //  the last sweep found nothing to upload
+    bool report_idle;           //  the last report pass found no epoch to report on
 };
 
 //  ---------------------------------------------------------------------------------------
@@ -767,6 +769,7 @@ uploader_sweep (uploader_t *self)
                       "ORDER BY t.updated_at LIMIT $1::integer", DB_P (limit), &res);
     if (rc != 0)
         return RC_RETRY;
+    self->sweep_idle = db_result_rows (res) == 0;
     int landed = 0;
     for (int i = 0; i < db_result_rows (res) && !atomic_load (&self->stop); i++) {
         rc = uploader_upload (self, db_result_get (res, i, 0), db_result_get (res, i, 1));
@@ -863,6 +866,7 @@ uploader_report (uploader_t *self)
                       "GROUP BY e.epoch_id ORDER BY e.epoch_id", DB_P (interval), &res);
     if (rc != 0)
         return RC_RETRY;
+    self->report_idle = db_result_rows (res) == 0;
     int accepted = 0;
     for (int i = 0; i < db_result_rows (res); i++) {
         int64_t total = 0, uploaded = 0, listings = 0, reported = -1, failed = 0;
@@ -932,4 +936,12 @@ uploader_tick (uploader_t *self)
         self->next_report_at = now + 1000;
         uploader_report (self);
     }
+    //  An outage is only known from a call that failed; with nothing left that would call
+    //  the dependency again (no zipcode to upload; and no epoch to report on), it would
+    //  stay "down" until the next epoch's work. No work pending: no outage that matters.
+    if (self->sweep_idle && self->upload_retry_at == 0)
+        s_health (self, UPLOADER_DEP_S3, NULL);
+    if (self->sweep_idle && self->report_idle && self->upload_retry_at == 0
+    &&  self->report_retry_at <= now)
+        s_health (self, UPLOADER_DEP_COORDINATOR, NULL);
 }

@@ -99,7 +99,10 @@ void uploader_metrics_flush (uploader_t *self);
 //  outcome of the last call to each dependency. S3 is down when an upload failed (network,
 //  5xx, another refusal than a stale grant's 403); the coordinator when a grant or status
 //  call could not be made or failed with 5xx, or a grant was malformed (409, 429 and other
-//  4xx are answers, not outages). The next success clears it.
+//  4xx are answers, not outages). The next success clears it, and so does having nothing
+//  left to do with it (S3: no zipcode waiting for upload; coordinator: that, and no epoch
+//  waiting for a report), so an outage seen at the end of an epoch does not linger until
+//  the next epoch's work.
 typedef enum {
     UPLOADER_DEP_S3 = 0,
     UPLOADER_DEP_COORDINATOR = 1
