@@ -18,10 +18,11 @@
 #   restart.cap.ms 3000 (the same worker killed again must not wait 30 s to come back);
 #   assigner.attempts 10 (a kill -9 of a scraper counts as an attempt of its zipcode; with
 #     the default 3 a zipcode hit by three kills is failed, by design);
-#   assigner.lease.ms 14000, scraper.timeout.s 12, assigner.scraped_grace.ms 5000 (a task of
-#     a killed scraper or storage is re-leased within ~20 s, not the production 15 min);
-#   world latency 1 s per page of 100, 2 scrapers: the epoch takes about a minute, so every
-#     kill falls while the node works (the largest zipcode, 600 listings, is 6 pages: 6 s).
+#   assigner.lease.ms 17000, scraper.timeout.s 15, assigner.scraped_grace.ms 5000 (a task of
+#     a killed scraper or storage is re-leased within ~22 s, not the production 15 min);
+#   world latency 1.5 s per page of 100, 2 scrapers: the epoch takes over a minute whatever
+#     the machine's load, so every kill falls while the node works (the largest zipcode, 600
+#     listings, is 6 pages: 9 s).
 set -euo pipefail
 . "$(dirname "$0")/../lib/miner-node.sh"
 
@@ -32,18 +33,18 @@ RANDOM=$seed
 schedule=()
 for ((i = 0; i < kills; i++)); do
     v=${victims[$((RANDOM % ${#victims[@]}))]}
-    ms=$((300 + RANDOM % 1500))
+    ms=$((300 + RANDOM % 1000))
     schedule+=("$v:$ms")
 done
 echo "chaos seed $seed, $kills kills (victim:pause_ms before the kill): ${schedule[*]}"
 
 mn_init minerchaos
 t0=$(date +%s)
-mn_start_world 1000
+mn_start_world 1500
 mn_start_coord
 mn_start_miner ZM_SCRAPER_POOL=2 ZM_SCRAPER_WORLD_PAGE_SIZE=100 \
     ZM_RESTART_INTENSITY=100 ZM_RESTART_CAP_MS=3000 ZM_ASSIGNER_ATTEMPTS=10 \
-    ZM_ASSIGNER_LEASE_MS=14000 ZM_SCRAPER_TIMEOUT_S=12 ZM_ASSIGNER_SCRAPED_GRACE_MS=5000
+    ZM_ASSIGNER_LEASE_MS=17000 ZM_SCRAPER_TIMEOUT_S=15 ZM_ASSIGNER_SCRAPED_GRACE_MS=5000
 
 # the epoch is recorded: the work has started
 deadline=$(( $(date +%s) + 60 ))

@@ -28,6 +28,10 @@
 # Test-tunable env: ZM_KEEP=1 keeps $MN_T (logs, run dir, downloaded objects).
 
 MN_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+# Debian's python3 (tests/lib/install-deps) when present, not a version manager's shim found
+# first in PATH: a pyenv shim costs 3-7 s per call on a loaded machine.
+if [ -x /usr/bin/python3 ]; then python3 () { /usr/bin/python3 "$@"; }; fi
 MN_T=""
 MN_PIDS=()          # bare processes started here (coordinator, world), killed on exit
 MN_SUP=""           # zipmined pid
@@ -120,7 +124,7 @@ mn_init () {
     for b in zipmined zipminectl zipmine-keys coordinator world assigner scraper storage uploader; do
         [ -x "$MN_BIN/$b" ] || { echo "FAIL: $MN_BIN/$b not built" >&2; exit 1; }
     done
-    for b in psql python3 curl aws; do
+    for b in psql python3 curl; do
         command -v "$b" >/dev/null || { echo "FAIL: $b is required" >&2; exit 1; }
     done
     MN_T=$(mktemp -d "/tmp/zm-$name-XXXXXX")
@@ -305,18 +309,29 @@ mn_verify () {
     mn_log "verify: reading S3, PostgreSQL, the world and the coordinator"
     curl -fsS -m 5 "http://127.0.0.1:$MN_CPORT/api/v1/zipcode-assignments/stats" > "$MN_T/stats.json" \
         || mn_fail "coordinator /stats"
-    (
-        export AWS_ACCESS_KEY_ID=$ZM_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$ZM_TEST_S3_SECRET_KEY
-        export AWS_DEFAULT_REGION=$ZM_TEST_S3_REGION AWS_EC2_METADATA_DISABLED=true
-        export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
-        aws --endpoint-url "$MN_S3_ENDPOINT" --output json s3api list-objects-v2 \
-            --bucket "$ZM_TEST_S3_BUCKET" --prefix "data/hotkey=$MN_HOTKEY/" > "$MN_T/s3list.json" \
-            && aws --endpoint-url "$MN_S3_ENDPOINT" s3 cp --recursive --only-show-errors \
-                   "s3://$ZM_TEST_S3_BUCKET/data/hotkey=$MN_HOTKEY/" "$MN_T/objects/"
-    ) || mn_fail "aws CLI could not list or fetch the objects"
+    # S3 through curl's own SigV4 signer (a client we did not write; one process for every
+    # object: the aws CLI costs ~8 s per call on a loaded machine). Keys hold '=', which S3's
+    # canonical URI wants as %3D and curl 7.88 signs as typed (tests/s3/README.md).
+    local s3curl=(curl -fsS -m 60 --aws-sigv4 "aws:amz:$ZM_TEST_S3_REGION:s3"
+                  --user "$ZM_TEST_S3_ACCESS_KEY:$ZM_TEST_S3_SECRET_KEY"
+                  -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
+    "${s3curl[@]}" -o "$MN_T/s3list.xml" \
+        "$MN_S3_ENDPOINT/$ZM_TEST_S3_BUCKET?list-type=2&prefix=data%2Fhotkey%3D$MN_HOTKEY%2F" \
+        || mn_fail "S3 ListObjectsV2 of data/hotkey=$MN_HOTKEY/"
+    local key n=0
+    : > "$MN_T/s3get.cfg"
+    while read -r key; do
+        [[ $key =~ ^[A-Za-z0-9/=_.-]+$ ]] || continue      # anything else is reported below
+        echo "url = \"$MN_S3_ENDPOINT/$ZM_TEST_S3_BUCKET/${key//=/%3D}\"" >> "$MN_T/s3get.cfg"
+        echo "output = \"$MN_T/objects/$n\"" >> "$MN_T/s3get.cfg"
+        echo "$n $key" >> "$MN_T/s3files"
+        n=$((n + 1))
+    done < <(grep -o '<Key>[^<]*</Key>' "$MN_T/s3list.xml" | sed 's/<Key>\(.*\)<\/Key>/\1/')
+    [ "$n" = 0 ] || "${s3curl[@]}" -K "$MN_T/s3get.cfg" || mn_fail "S3 GET of the objects"
+    touch "$MN_T/s3files"
     python3 - "$MN_T" "$MN_HOTKEY" "$epoch" "$MN_ZIPCODES" "http://127.0.0.1:$MN_WPORT" <<'EOF' \
         || mn_fail "S3 / PostgreSQL / world / coordinator disagree (above)"
-import concurrent.futures, hashlib, json, os, re, sys, urllib.request
+import concurrent.futures, hashlib, json, os, re, sys, urllib.request, xml.etree.ElementTree
 T, hk, epoch, nzip, world = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 errors = []
 def err(msg):
@@ -350,7 +365,16 @@ for u in uploads:
     if u['state'] != 'uploaded': err(f'{u["zipcode"]}: ledger {u["state"]}')
 if set(ledger) != set(coord):
     err(f'ledger zipcodes {sorted(ledger)} != assigned {sorted(coord)}')
-listed = json.load(open(os.path.join(T, 's3list.json'))).get('Contents', []) if os.path.getsize(os.path.join(T, 's3list.json')) else []
+ns = {'s3': 'http://doc.s3.amazonaws.com/2006-03-01/'}
+lb = xml.etree.ElementTree.parse(os.path.join(T, 's3list.xml')).getroot()
+if lb.findtext('s3:IsTruncated', namespaces=ns) != 'false':
+    err('the S3 listing is truncated')
+listed = [{'Key': c.findtext('s3:Key', namespaces=ns), 'Size': int(c.findtext('s3:Size', namespaces=ns))}
+          for c in lb.findall('s3:Contents', ns)]
+files = {}
+for line in open(os.path.join(T, 's3files'), encoding='utf-8'):
+    i, k = line.rstrip('\n').split(' ', 1)
+    files[k] = os.path.join(T, 'objects', i)
 key_re = re.compile(r'^data/hotkey=' + re.escape(hk) + r'/epoch=([^/]+)/zipcode=(\d{5})/data_\d{8}_\d{6}\.json$')
 def fetch_world(z):
     # every page of the world's listings for the zipcode, until its total
@@ -382,8 +406,7 @@ for z in sorted(coord):
     if not u: continue
     if o['Key'] != u['key']: err(f'{z}: S3 key {o["Key"]} != ledger key {u["key"]}')
     if o['Size'] != u['bytes']: err(f'{z}: S3 size {o["Size"]} != ledger bytes {u["bytes"]}')
-    path = os.path.join(T, 'objects', o['Key'][len(f'data/hotkey={hk}/'):])
-    body = open(path, 'rb').read()
+    body = open(files[o['Key']], 'rb').read()
     if hashlib.sha256(body).hexdigest() != u['sha256']: err(f'{z}: object sha256 differs from the ledger')
     doc = json.loads(body)
     for k, want in (('epoch_id', epoch), ('zipcode', z), ('miner_hotkey', hk)):
