@@ -71,8 +71,6 @@ static void
 s_next (s_ctx_t *ctx, bool transition_beat)
 {
     int64_t now = clock_mono_ms ();
-    if (getenv ("HBW_DEBUG"))
-        fprintf (stderr, "step %d after %lld ms\n", ctx->step, (long long) (now - ctx->called_at));
     if (transition_beat && now - ctx->called_at > ctx->max_latency)
         ctx->max_latency = now - ctx->called_at;
     ctx->step++;
