@@ -20,7 +20,7 @@ main (int argc, char **argv)
     snprintf (next, sizeof next, ">%s", cfg->tier2_endpoint);
     scoring_cfg_t scoring;
     scoring_cfg_defaults (&scoring);
-    int rc = tier_worker_run (worker, 1, in, next, tier1_check, &scoring);
+    int rc = tier_worker_run (worker, 1, in, next, tier1_check, &scoring, NULL);
     worker_destroy (&worker);
     return rc;
 }

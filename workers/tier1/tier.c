@@ -10,14 +10,22 @@
 #include "common/zmqx.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
 
 #define TIER_RETRY_MAX 1024
+#define TIER_RETRY_EVERY_MS 250
+
+typedef struct _s_thread_t s_thread_t;
 
 struct _tier_t {
     int tier;
@@ -29,7 +37,15 @@ struct _tier_t {
     size_t nretry;
     char tier_label [4];
     metrics_family_t *f_results, *f_errors;     //  NULL until tier_set_metrics
+    s_thread_t *thread;     //  set: running on the work thread, which emits, never sends
 };
+
+static void s_out (tier_t *self, int kind, msgpack_sbuffer *buf, int64_t db_id);
+static void s_count (tier_t *self, int verdict, bool resent);
+static void s_count_error (tier_t *self);
+
+//  What the work thread hands the loop thread (kinds of s_event_t).
+enum { S_EV_CONSENSUS, S_EV_NEXT, S_EV_RESULT, S_EV_ERROR, S_EV_READY, S_EV_FATAL };
 
 void
 tier_outcome_metric (tier_outcome_t *self, const char *name, double value)
@@ -250,11 +266,8 @@ s_send (tier_t *self, const tier_sub_t *sub, const tier_outcome_t *out,
     msgpack_sbuffer buf;
     msgpack_sbuffer_init (&buf);
     if (self->consensus) {
-        if (proto_tier_result_encode (&msg, &buf, &err) == 0) {
-            if (zmqx_send_sbuf (self->consensus, &buf, ZMQX_FRAME_MAX_DEFAULT, 0) != 0)
-                log_warn ("tier_result_not_sent", LI ("tier", self->tier), LI ("db_id", sub->id),
-                          LS ("reason", "consensus queue full or absent"));
-        }
+        if (proto_tier_result_encode (&msg, &buf, &err) == 0)
+            s_out (self, S_EV_CONSENSUS, &buf, sub->id);
         else
             log_error ("tier_result_encode_failed", LS ("reason", err.reason));
     }
@@ -270,11 +283,8 @@ s_send (tier_t *self, const tier_sub_t *sub, const tier_outcome_t *out,
         ready.count = (uint32_t) sub->count;
         ready.db_id = (uint64_t) sub->id;
         msgpack_sbuffer_clear (&buf);
-        if (proto_submission_ready_encode (&ready, &buf, &err) == 0) {
-            if (zmqx_send_sbuf (self->next, &buf, ZMQX_FRAME_MAX_DEFAULT, 0) != 0)
-                log_warn ("submission_not_forwarded", LI ("tier", self->tier),
-                          LI ("db_id", sub->id), LS ("reason", "next tier queue full"));
-        }
+        if (proto_submission_ready_encode (&ready, &buf, &err) == 0)
+            s_out (self, S_EV_NEXT, &buf, sub->id);
         else
             log_error ("submission_ready_encode_failed", LS ("reason", err.reason));
     }
@@ -318,9 +328,7 @@ tier_process (tier_t *self, int64_t id, proto_tier_result_t *result)
         log_info ("tier_result_resent", LI ("tier", self->tier), LI ("db_id", id),
                   LS ("verdict", proto_verdict_name ((int) out.verdict)));
     s_send (self, &sub, &out, result);
-    metrics_inc (metrics_series (self->f_results, self->tier_label,
-                                 proto_verdict_name ((int) out.verdict),
-                                 resent ? "resent" : "checked"));
+    s_count (self, (int) out.verdict, resent);
     return 0;
 }
 
@@ -338,25 +346,41 @@ s_queue (tier_t *self, int64_t id)
     self->retry [self->nretry++] = id;
 }
 
-int
-tier_handle (tier_t *self, const uint8_t *data, size_t size)
+//  The db_id of a submission_ready frame, or 0 (logged) when the frame is malformed.
+static int64_t
+s_decode_id (int tier, const uint8_t *data, size_t size)
 {
     proto_submission_ready_t msg;
     proto_err_t err;
     if (proto_submission_ready_decode (data, size, &msg, &err) != 0) {
-        log_warn ("tier_message_malformed", LI ("tier", self->tier), LS ("reason", err.reason));
+        log_warn ("tier_message_malformed", LI ("tier", tier), LS ("reason", err.reason));
         return 0;
     }
-    if (msg.db_id > INT64_MAX) {
-        log_warn ("tier_message_malformed", LI ("tier", self->tier), LS ("reason", "db_id"));
-        return 0;
-    }
-    int64_t id = (int64_t) msg.db_id;
+    uint64_t id = msg.db_id;
     proto_submission_ready_free (&msg);
+    if (id == 0 || id > INT64_MAX) {
+        log_warn ("tier_message_malformed", LI ("tier", tier), LS ("reason", "db_id"));
+        return 0;
+    }
+    return (int64_t) id;
+}
+
+//  Judges id; a transient failure queues it for tier_retry.
+static void
+s_handle_id (tier_t *self, int64_t id)
+{
     if (tier_process (self, id, NULL) == RC_RETRY) {
-        metrics_inc (metrics_series (self->f_errors, self->tier_label));
+        s_count_error (self);
         s_queue (self, id);
     }
+}
+
+int
+tier_handle (tier_t *self, const uint8_t *data, size_t size)
+{
+    int64_t id = s_decode_id (self->tier, data, size);
+    if (id > 0)
+        s_handle_id (self, id);
     return 0;
 }
 
@@ -379,18 +403,307 @@ tier_retry (tier_t *self)
 }
 
 //  ---------------------------------------------------------------------------------------
-//  The worker process
+//  The work thread. The loop thread only receives submission ids, queues them here
+//  (bounded: it stops reading its PULL while the queue is full) and sends what the thread
+//  emits; the thread owns the tier_t (its db_t, the check and the check's argument: tier 3's
+//  HTTP client) and does every database round trip and check, so a slow database or
+//  property source never holds up heartbeats. Everything below the mutex is shared; the
+//  eventfd wakes the loop thread when events are waiting.
+
+#define TIER_QUEUE_MAX 4
+
+typedef struct _s_event_t {
+    struct _s_event_t *next;
+    int kind;
+    int verdict;                //  S_EV_RESULT
+    bool resent;                //  S_EV_RESULT
+    int64_t db_id;              //  S_EV_CONSENSUS, S_EV_NEXT (for the logs)
+    size_t size;
+    uint8_t data [];            //  the encoded message, or the reason (S_EV_FATAL)
+} s_event_t;
+
+struct _s_thread_t {
+    pthread_t thread;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;        //  queue, stop (for the thread); exited (for s_thread_stop)
+    int efd;                    //  eventfd: events waiting or the thread went idle
+    tier_t *tier;               //  the thread's alone once it runs
+    int64_t queue [TIER_QUEUE_MAX];
+    size_t qhead, qlen;
+    bool busy, draining, stop, exited;
+    s_event_t *head, *tail;
+};
+
+static void
+s_emit (s_thread_t *t, int kind, const void *data, size_t size, int verdict, bool resent,
+        int64_t db_id)
+{
+    s_event_t *ev = malloc (sizeof *ev + size);
+    assert (ev);
+    ev->next = NULL;
+    ev->kind = kind;
+    ev->verdict = verdict;
+    ev->resent = resent;
+    ev->db_id = db_id;
+    ev->size = size;
+    if (size)
+        memcpy (ev->data, data, size);
+    pthread_mutex_lock (&t->mutex);
+    if (t->tail)
+        t->tail->next = ev;
+    else
+        t->head = ev;
+    t->tail = ev;
+    pthread_mutex_unlock (&t->mutex);
+    uint64_t one = 1;
+    ssize_t w = write (t->efd, &one, sizeof one);
+    (void) w;                   //  a counter at its maximum is still readable: no wake lost
+}
+
+static void
+s_wake (s_thread_t *t)
+{
+    uint64_t one = 1;
+    ssize_t w = write (t->efd, &one, sizeof one);
+    (void) w;
+}
+
+static void
+s_out (tier_t *self, int kind, msgpack_sbuffer *buf, int64_t db_id)
+{
+    if (self->thread) {
+        s_emit (self->thread, kind, buf->data, buf->size, 0, false, db_id);
+        return;
+    }
+    zsock_t *sock = kind == S_EV_CONSENSUS ? self->consensus : self->next;
+    if (zmqx_send_sbuf (sock, buf, ZMQX_FRAME_MAX_DEFAULT, 0) == 0)
+        return;
+    if (kind == S_EV_CONSENSUS)
+        log_warn ("tier_result_not_sent", LI ("tier", self->tier), LI ("db_id", db_id),
+                  LS ("reason", "consensus queue full or absent"));
+    else
+        log_warn ("submission_not_forwarded", LI ("tier", self->tier), LI ("db_id", db_id),
+                  LS ("reason", "next tier queue full"));
+}
+
+//  The metrics registry is the loop thread's: the work thread emits what to count.
+static void
+s_count (tier_t *self, int verdict, bool resent)
+{
+    if (self->thread)
+        s_emit (self->thread, S_EV_RESULT, NULL, 0, verdict, resent, 0);
+    else
+        metrics_inc (metrics_series (self->f_results, self->tier_label,
+                                     proto_verdict_name (verdict), resent ? "resent" : "checked"));
+}
+
+static void
+s_count_error (tier_t *self)
+{
+    if (self->thread)
+        s_emit (self->thread, S_EV_ERROR, NULL, 0, 0, false, 0);
+    else
+        metrics_inc (metrics_series (self->f_errors, self->tier_label));
+}
+
+//  Thread side: waits up to ms for work or stop (with the mutex held).
+static void
+s_cond_wait_ms (s_thread_t *t, int64_t ms)
+{
+    struct timespec until;
+    clock_gettime (CLOCK_MONOTONIC, &until);
+    until.tv_sec += (time_t) (ms / 1000);
+    until.tv_nsec += (long) (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait (&t->cond, &t->mutex, &until);
+}
+
+static void *
+s_thread_main (void *arg)
+{
+    s_thread_t *t = arg;
+    tier_t *tier = t->tier;
+    //  the migrations first: ready only once they are applied
+    for (;;) {
+        pthread_mutex_lock (&t->mutex);
+        bool stop = t->stop;
+        pthread_mutex_unlock (&t->mutex);
+        if (stop)
+            goto done;
+        int rc = tier_prepare (tier);
+        if (rc == 0) {
+            s_emit (t, S_EV_READY, NULL, 0, 0, false, 0);
+            break;
+        }
+        if (rc != RC_RETRY) {
+            const char *reason = db_error (tier->db);
+            s_emit (t, S_EV_FATAL, reason, strlen (reason) + 1, 0, false, 0);
+            pthread_mutex_lock (&t->mutex);
+            while (!t->stop)
+                pthread_cond_wait (&t->cond, &t->mutex);
+            pthread_mutex_unlock (&t->mutex);
+            goto done;
+        }
+        pthread_mutex_lock (&t->mutex);
+        if (!t->stop)
+            s_cond_wait_ms (t, TIER_RETRY_EVERY_MS);
+        pthread_mutex_unlock (&t->mutex);
+    }
+    int64_t retried = clock_mono_ms ();
+    for (;;) {
+        pthread_mutex_lock (&t->mutex);
+        if (!t->stop && t->qlen == 0)
+            s_cond_wait_ms (t, TIER_RETRY_EVERY_MS);
+        if (t->stop) {
+            pthread_mutex_unlock (&t->mutex);
+            break;
+        }
+        int64_t id = 0;
+        if (t->qlen) {
+            id = t->queue [t->qhead];
+            t->qhead = (t->qhead + 1) % TIER_QUEUE_MAX;
+            t->qlen--;
+            t->busy = true;
+        }
+        bool draining = t->draining;
+        pthread_mutex_unlock (&t->mutex);
+        if (id) {
+            s_handle_id (tier, id);
+            pthread_mutex_lock (&t->mutex);
+            t->busy = false;
+            pthread_mutex_unlock (&t->mutex);
+            s_wake (t);
+        }
+        //  while draining the retry list waits: the downloader announces them again
+        if (!draining && clock_mono_ms () - retried >= TIER_RETRY_EVERY_MS) {
+            tier_retry (tier);
+            retried = clock_mono_ms ();
+        }
+    }
+done:
+    pthread_mutex_lock (&t->mutex);
+    t->exited = true;
+    pthread_cond_broadcast (&t->cond);
+    pthread_mutex_unlock (&t->mutex);
+    return NULL;
+}
+
+static s_thread_t *
+s_thread_start (tier_t *tier)
+{
+    s_thread_t *t = calloc (1, sizeof *t);
+    assert (t);
+    t->efd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (t->efd < 0) {
+        log_error ("tier_thread_failed", LS ("reason", strerror (errno)));
+        free (t);
+        return NULL;
+    }
+    pthread_condattr_t attr;
+    pthread_condattr_init (&attr);
+    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+    pthread_cond_init (&t->cond, &attr);
+    pthread_condattr_destroy (&attr);
+    pthread_mutex_init (&t->mutex, NULL);
+    t->tier = tier;
+    tier->thread = t;
+    int rc = pthread_create (&t->thread, NULL, s_thread_main, t);
+    if (rc != 0) {
+        log_error ("tier_thread_failed", LS ("reason", strerror (rc)));
+        tier->thread = NULL;
+        pthread_cond_destroy (&t->cond);
+        pthread_mutex_destroy (&t->mutex);
+        close (t->efd);
+        free (t);
+        return NULL;
+    }
+    return t;
+}
+
+static void
+s_events_free (s_event_t *ev)
+{
+    while (ev) {
+        s_event_t *next = ev->next;
+        free (ev);
+        ev = next;
+    }
+}
+
+//  Stops the thread and frees it, waiting up to wait_ms. Returns 0, or -1 when the thread is
+//  still blocked (a database call past the wait): then nothing it uses may be freed.
+static int
+s_thread_stop (s_thread_t **t_p, int64_t wait_ms)
+{
+    s_thread_t *t = *t_p;
+    if (!t)
+        return 0;
+    int64_t deadline = clock_mono_ms () + wait_ms;
+    pthread_mutex_lock (&t->mutex);
+    t->stop = true;
+    pthread_cond_broadcast (&t->cond);
+    while (!t->exited && clock_mono_ms () < deadline)
+        s_cond_wait_ms (t, 50);
+    bool exited = t->exited;
+    pthread_mutex_unlock (&t->mutex);
+    if (!exited) {
+        log_error ("tier_thread_abandoned", LI ("tier", t->tier->tier), LI ("waited_ms", wait_ms));
+        return -1;
+    }
+    pthread_join (t->thread, NULL);
+    t->tier->thread = NULL;
+    s_events_free (t->head);
+    pthread_cond_destroy (&t->cond);
+    pthread_mutex_destroy (&t->mutex);
+    close (t->efd);
+    free (t);
+    *t_p = NULL;
+    return 0;
+}
+
+//  ---------------------------------------------------------------------------------------
+//  The worker process (loop thread)
 
 typedef struct {
+    worker_t *worker;
     tier_t *tier;
-    zsock_t *pull;
-    bool prepared;
+    s_thread_t *thread;
+    zsock_t *pull, *next, *consensus;
+    bool ready, reading, draining, drained;
+    atomic_llong *give_up_ms;
+    int64_t budget_ms;
+    metrics_series_t *queued;       //  zipmine_tier_queued_submissions{tier}
 } s_app_t;
+
+static int s_on_message (worker_t *worker, zsock_t *sock, void *arg);
+
+//  After any change: intake on while there is room, the queue gauge, the end of a drain.
+static void
+s_update (s_app_t *app)
+{
+    pthread_mutex_lock (&app->thread->mutex);
+    size_t qlen = app->thread->qlen;
+    bool busy = app->thread->busy;
+    bool pending = app->thread->head != NULL;   //  s_on_events runs next: the eventfd is set
+    pthread_mutex_unlock (&app->thread->mutex);
+    metrics_set (app->queued, (double) (qlen + busy));
+    if (app->ready && !app->draining && !app->reading && qlen < TIER_QUEUE_MAX) {
+        if (worker_add_reader (app->worker, app->pull, s_on_message, app) == 0)
+            app->reading = true;
+    }
+    if (app->draining && !app->drained && !busy && qlen == 0 && !pending) {
+        app->drained = true;
+        log_info ("tier_drained", LI ("tier", app->tier->tier));
+        worker_drained (app->worker);
+    }
+}
 
 static int
 s_on_message (worker_t *worker, zsock_t *sock, void *arg)
 {
-    (void) worker;
     s_app_t *app = arg;
     zmqx_frame_t frame;
     int rc = zmqx_recv (sock, &frame, 8192, ZMQ_DONTWAIT);
@@ -403,52 +716,126 @@ s_on_message (worker_t *worker, zsock_t *sock, void *arg)
     }
     if (rc != 0)
         return -1;
-    tier_handle (app->tier, zmqx_frame_data (&frame), zmqx_frame_size (&frame));
+    int64_t id = s_decode_id (app->tier->tier, zmqx_frame_data (&frame),
+                              zmqx_frame_size (&frame));
     zmqx_frame_close (&frame);
-    return 0;
-}
-
-static int
-s_tick (worker_t *worker, void *arg)
-{
-    s_app_t *app = arg;
-    if (!app->prepared) {
-        int rc = tier_prepare (app->tier);
-        if (rc == RC_RETRY)
-            return 0;
-        if (rc != 0) {
-            log_error ("tier_migration_failed", LS ("reason", db_error (app->tier->db)));
-            worker_exit (worker, EXIT_CONFIG);
-            return 0;
-        }
-        app->prepared = true;
-        if (worker_add_reader (worker, app->pull, s_on_message, app) != 0)
-            return -1;
-        worker_ready (worker);
+    if (id <= 0)
+        return 0;
+    s_thread_t *t = app->thread;
+    pthread_mutex_lock (&t->mutex);
+    bool queued = false;
+    for (size_t i = 0; i < t->qlen; i++)
+        queued = queued || t->queue [(t->qhead + i) % TIER_QUEUE_MAX] == id;
+    if (!queued && t->qlen < TIER_QUEUE_MAX) {
+        t->queue [(t->qhead + t->qlen) % TIER_QUEUE_MAX] = id;
+        t->qlen++;
+        pthread_cond_signal (&t->cond);
     }
-    if (worker_state (worker) != WORKER_DRAINING)
-        tier_retry (app->tier);
+    bool full = t->qlen >= TIER_QUEUE_MAX;
+    pthread_mutex_unlock (&t->mutex);
+    //  full: the rest waits in ZeroMQ (and, past its high-water mark, upstream)
+    if (full && app->reading) {
+        worker_remove_reader (worker, app->pull);
+        app->reading = false;
+    }
+    s_update (app);
     return 0;
 }
 
 static void
+s_forward (s_app_t *app, const s_event_t *ev)
+{
+    zsock_t *sock = ev->kind == S_EV_CONSENSUS ? app->consensus : app->next;
+    if (sock && zmqx_send (sock, ev->data, ev->size, ZMQX_FRAME_MAX_DEFAULT, 0) == 0)
+        return;
+    if (ev->kind == S_EV_CONSENSUS)
+        log_warn ("tier_result_not_sent", LI ("tier", app->tier->tier), LI ("db_id", ev->db_id),
+                  LS ("reason", "consensus queue full or absent"));
+    else
+        log_warn ("submission_not_forwarded", LI ("tier", app->tier->tier),
+                  LI ("db_id", ev->db_id), LS ("reason", "next tier queue full"));
+}
+
+static int
+s_on_events (worker_t *worker, int fd, void *arg)
+{
+    s_app_t *app = arg;
+    uint64_t n;
+    ssize_t r = read (fd, &n, sizeof n);
+    (void) r;                   //  EAGAIN: woken for nothing
+    pthread_mutex_lock (&app->thread->mutex);
+    s_event_t *ev = app->thread->head;
+    app->thread->head = app->thread->tail = NULL;
+    pthread_mutex_unlock (&app->thread->mutex);
+    tier_t *tier = app->tier;
+    for (s_event_t *e = ev; e; e = e->next)
+        switch (e->kind) {
+            case S_EV_CONSENSUS:
+            case S_EV_NEXT:
+                s_forward (app, e);
+                break;
+            case S_EV_RESULT:
+                metrics_inc (metrics_series (tier->f_results, tier->tier_label,
+                                             proto_verdict_name (e->verdict),
+                                             e->resent ? "resent" : "checked"));
+                break;
+            case S_EV_ERROR:
+                metrics_inc (metrics_series (tier->f_errors, tier->tier_label));
+                break;
+            case S_EV_READY:
+                app->ready = true;
+                if (!app->draining)
+                    worker_ready (worker);
+                break;
+            case S_EV_FATAL:
+                log_error ("tier_migration_failed", LS ("reason", (const char *) e->data));
+                worker_exit (worker, EXIT_CONFIG);
+                break;
+            default:
+                break;
+        }
+    s_events_free (ev);
+    s_update (app);
+    return 0;
+}
+
+//  SIGTERM: intake stops; the submissions queued but not started are dropped (as unread
+//  frames in the PULL always were: consensus asks the downloader to announce them again);
+//  the one in hand is finished, and a check that cannot finish inside the shutdown budget
+//  gives up between steps (give_up_ms) with nothing stored.
+static void
 s_drain (worker_t *worker, void *arg)
 {
     s_app_t *app = arg;
-    if (app->prepared)
+    app->draining = true;
+    if (app->reading) {
         worker_remove_reader (worker, app->pull);
-    worker_drained (worker);
+        app->reading = false;
+    }
+    pthread_mutex_lock (&app->thread->mutex);
+    size_t dropped = app->thread->qlen;
+    app->thread->qlen = 0;
+    app->thread->draining = true;
+    bool busy = app->thread->busy;
+    pthread_mutex_unlock (&app->thread->mutex);
+    //  the runtime keeps a tenth of the budget (at least 200 ms) as its own margin
+    int64_t usable = app->budget_ms - (app->budget_ms / 10 > 200 ? app->budget_ms / 10 : 200);
+    if (app->give_up_ms)
+        atomic_store (app->give_up_ms, (long long) (clock_mono_ms () + usable));
+    log_info ("tier_draining", LI ("tier", app->tier->tier), LB ("busy", busy),
+              LI ("queued_dropped", (int64_t) dropped));
+    s_update (app);
 }
 
 int
 tier_worker_run (worker_t *worker, int tier, const char *in_ep, const char *next_ep,
-                 tier_check_fn *check, void *arg)
+                 tier_check_fn *check, void *arg, atomic_llong *give_up_ms)
 {
     const zm_config_t *cfg = worker_config (worker);
     char err [512], in [ZMQX_ENDPOINT_MAX + 2], next [ZMQX_ENDPOINT_MAX + 2];
     char co [ZMQX_ENDPOINT_MAX + 2], co_spec [420];
-    s_app_t app = { 0 };
-    zsock_t *next_sock = NULL, *co_sock = NULL;
+    s_app_t app = { .worker = worker, .give_up_ms = give_up_ms,
+                    .budget_ms = cfg->shutdown_budget_ms };
     if (!*cfg->db_dsn) {
         log_error ("config_invalid", LS ("key", "db.dsn"), LS ("reason", "db.dsn is required"));
         return EXIT_CONFIG;
@@ -475,24 +862,43 @@ tier_worker_run (worker_t *worker, int tier, const char *in_ep, const char *next
     zmqx_opts_t opts = zmqx_opts_default ();
     app.pull = zmqx_new (ZMQ_PULL, in, &opts);
     //  Not ZMQ_IMMEDIATE: a message for a peer that is not connected yet waits in the queue
-    //  (up to the high-water mark) rather than being dropped.
+    //  (up to the high-water mark) rather than being dropped. A full queue is waited for at
+    //  most half a heartbeat period (and 1 s): the sends are the loop thread's.
+    int64_t half = cfg->heartbeat_ms / 2;
+    opts.sndtimeo_ms = (int) (half < 1000 ? half : 1000);
     if (*next_ep)
-        next_sock = zmqx_new (ZMQ_PUSH, next, &opts);
-    co_sock = zmqx_new (ZMQ_PUSH, co, &opts);
-    if (!app.pull || (*next_ep && !next_sock) || !co_sock)
+        app.next = zmqx_new (ZMQ_PUSH, next, &opts);
+    app.consensus = zmqx_new (ZMQ_PUSH, co, &opts);
+    if (!app.pull || (*next_ep && !app.next) || !app.consensus)
         goto out;
-    tier_set_outputs (app.tier, next_sock, co_sock);
+    //  only whether they exist matters to the tier: the loop thread sends
+    tier_set_outputs (app.tier, app.next, app.consensus);
     tier_set_metrics (app.tier, worker_metrics (worker));
+    metrics_family_t *f_queued = metrics_gauge (worker_metrics (worker),
+        "zipmine_tier_queued_submissions",
+        "Submissions handed to the work thread and not finished (in hand and queued)", "tier");
+    app.queued = metrics_series (f_queued, app.tier->tier_label);
+    app.thread = s_thread_start (app.tier);
+    if (!app.thread)
+        goto out;
+    if (worker_add_fd (worker, app.thread->efd, s_on_events, &app) != 0)
+        goto out;
     log_info ("tier_started", LI ("tier", tier), LS ("in", in), LS ("next", *next_ep ? next : ""),
-              LS ("consensus", co));
+              LS ("consensus", co), LI ("queue", TIER_QUEUE_MAX));
     worker_set_drain (worker, s_drain, &app);
-    worker_set_tick (worker, 250, s_tick, &app);
-    s_tick (worker, &app);
     rc = worker_run (worker);
 out:
+    if (give_up_ms)
+        atomic_store (give_up_ms, (long long) clock_mono_ms ());
+    if (s_thread_stop (&app.thread, 1000) != 0) {
+        //  blocked in PostgreSQL past the wait: its memory stays with it, the process ends
+        //  here (the server rolls back when the connection drops)
+        fflush (stdout);
+        _exit (rc);
+    }
     tier_destroy (&app.tier);
     zsock_destroy (&app.pull);
-    zsock_destroy (&next_sock);
-    zsock_destroy (&co_sock);
+    zsock_destroy (&app.next);
+    zsock_destroy (&app.consensus);
     return rc;
 }

@@ -14,11 +14,17 @@
     transient database failure puts the db_id on a bounded retry list worked off by
     tier_retry from the worker's tick.
 
-    Ownership: tier_t owns its db_t; the output sockets are borrowed. Not thread-safe.       */
+    tier_worker_run runs the judging on a work thread of its own (the loop thread only
+    receives, queues and sends), so a check that takes many heartbeat periods (a locked
+    table, a slow property source) never silences the worker.
+
+    Ownership: tier_t owns its db_t; the output sockets are borrowed. A tier_t is used by
+    one thread at a time (tier_worker_run hands it to its work thread).                      */
 #ifndef ZM_TIER_H
 #define ZM_TIER_H
 
 #include <czmq.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -99,8 +105,24 @@ size_t tier_retry (tier_t *self);
 //  The whole worker process for a tier: db from db.dsn, PULL on in_ep, PUSH to next_ep
 //  ("" = none) and to tiers.consensus.endpoint, ready once the migrations are applied.
 //  Endpoints carry their bind/connect prefix ('@' or '>') before the stage name.
+//
+//  Threads: the loop thread (heartbeats, signals) receives submission_ready frames,
+//  decodes the db_id and queues it for one work thread (at most 4 queued or in hand; the
+//  PULL is not read while the queue is full), and sends what the work thread produced. The
+//  work thread owns the tier_t: the migrations, tier_process, the retry list. check and
+//  arg are only ever used on the work thread. Metrics: zipmine_tier_queued_submissions
+//  {tier} besides tier_set_metrics's.
+//
+//  Drain (SIGTERM): intake stops, queued submissions not yet started are dropped (announced
+//  again on consensus's request, like unread frames), the one in hand is finished. When
+//  give_up_ms is not NULL it is set to the monotonic time (clock_mono_ms) by which that
+//  check must be over to stay inside shutdown.budget.ms: a check made of steps (tier 3's
+//  lookups) stops before a step that would end past it and returns RC_RETRY (nothing is
+//  stored). It is set to now when the loop ends for any other reason. If the work thread
+//  is still blocked 1 s after the loop ended (a database call), the process _exits with
+//  the exit code rather than free what the thread uses.
 //  Returns the process exit code.
 int tier_worker_run (worker_t *worker, int tier, const char *in_ep, const char *next_ep,
-                     tier_check_fn *check, void *arg);
+                     tier_check_fn *check, void *arg, atomic_llong *give_up_ms);
 
 #endif

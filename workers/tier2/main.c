@@ -20,7 +20,7 @@ main (int argc, char **argv)
     snprintf (next, sizeof next, "@%s", cfg->tier3_endpoint);
     scoring_cfg_t scoring;
     scoring_cfg_defaults (&scoring);
-    int rc = tier_worker_run (worker, 2, in, next, tier2_check, &scoring);
+    int rc = tier_worker_run (worker, 2, in, next, tier2_check, &scoring, NULL);
     worker_destroy (&worker);
     return rc;
 }

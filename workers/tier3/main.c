@@ -29,7 +29,9 @@ main (int argc, char **argv)
     }
     char in [420];
     snprintf (in, sizeof in, ">%s", cfg->tier3_endpoint);
-    int rc = tier_worker_run (worker, 3, in, "", tier3_check, tier3);
+    atomic_llong give_up_ms = 0;
+    tier3_set_give_up (tier3, &give_up_ms);
+    int rc = tier_worker_run (worker, 3, in, "", tier3_check, tier3, &give_up_ms);
     tier3_destroy (&tier3);
     worker_destroy (&worker);
     return rc;

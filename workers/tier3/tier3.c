@@ -39,7 +39,25 @@ struct _tier3_t {
     http_t *http;
     ratelimit_t *limiter;
     scoring_cfg_t scoring;
+    const atomic_llong *give_up_ms;     //  borrowed, may be NULL
 };
+
+void
+tier3_set_give_up (tier3_t *self, const atomic_llong *give_up_ms)
+{
+    self->give_up_ms = give_up_ms;
+}
+
+//  True when a lookup started now could end after the give-up time.
+static bool
+s_give_up (const tier3_t *self)
+{
+    long long at = self->give_up_ms ? atomic_load (self->give_up_ms) : 0;
+    if (at == 0)
+        return false;
+    int64_t worst = self->timeout_ms + self->attempts * (self->timeout_ms + 200);
+    return clock_mono_ms () + worst > (int64_t) at;
+}
 
 tier3_t *
 tier3_new (const tier3_options_t *opts, const scoring_cfg_t *scoring)
@@ -444,6 +462,14 @@ tier3_check (void *arg, db_t *db, const tier_sub_t *sub, tier_outcome_t *out)
         char zpid [24], detail [256];
         bool ok = false;
         if (json_is_object (claimed) && s_zpid (claimed, zpid, sizeof zpid)) {
+            if (s_give_up (self)) {
+                json_decref (claimed);
+                log_warn ("tier3_check_abandoned", LI ("db_id", sub->id),
+                          LI ("checked", (int64_t) checked),
+                          LS ("reason", "shutting down: the next lookup could outlast the "
+                                        "shutdown budget"));
+                return RC_RETRY;
+            }
             json_t *source = NULL;
             rc = tier3_lookup (self, db, sub->epoch, zpid, sub->zipcode, &source, detail,
                                sizeof detail);

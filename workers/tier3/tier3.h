@@ -30,11 +30,13 @@
     Metrics: sampled, checked, verified, verified_ratio (and the index of the first listing
     not verified, first_bad_index, when there is one).
 
-    Ownership: tier3_t owns its HTTP client, rate limiter and command argv. Not thread-safe.*/
+    Ownership: tier3_t owns its HTTP client, rate limiter and command argv. Not thread-safe:
+    the worker uses it on the tier's work thread only (tier_worker_run).                    */
 #ifndef ZM_TIER3_H
 #define ZM_TIER3_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "common/scoring.h"
@@ -61,6 +63,13 @@ typedef enum {
     TIER3_NOT_FOUND = 2,
     TIER3_UNAVAILABLE = 3
 } tier3_lookup_t;
+
+//  give_up_ms (borrowed, may be NULL; tier_worker_run's): while it holds 0 nothing changes;
+//  once it holds a monotonic time, tier3_check stops before a lookup that could end after
+//  it (a lookup's worst case: the rate limiter's wait, timeout, + attempts x (timeout +
+//  200 ms)) and returns RC_RETRY with nothing stored (event tier3_check_abandoned), so a
+//  drain ends inside its budget.
+void tier3_set_give_up (tier3_t *self, const atomic_llong *give_up_ms);
 
 //  Looks zpid up (cache first, for the epoch). On TIER3_FOUND *doc_p gets the source's
 //  object (caller owns: json_decref). detail (size >= 128) says why on TIER3_UNAVAILABLE.
