@@ -835,14 +835,14 @@ s_on_heartbeats (sup_t *self)
         }
         else {
             bool was = s_child_degraded (c);
-            char was_reason [PROTO_HEARTBEAT_REASON_MAX + 1];
-            snprintf (was_reason, sizeof was_reason, "%s", c->hb.reason);
             s_child_forget_hb (c);
             c->hb = hb;
             c->have_hb = true;
             c->hb_at = clock_mono_ms ();
+            //  Transitions only: a reason's details (a timing in a libcurl message) may
+            //  change with every beat.
             bool now = s_child_degraded (c);
-            if (now && (!was || strcmp (was_reason, c->hb.reason) != 0))
+            if (now && !was)
                 log_warn ("child_degraded", LS ("worker", c->id), LI ("child_pid", c->pid),
                           LS ("reason", c->hb.reason));
             else
