@@ -1,0 +1,201 @@
+/*  Helpers for the tier heartbeat tests (not a test itself): one tier worker under the real
+    supervisor (zipmined --workers <tier>, heartbeat.ms 300 x 3 misses: a worker silent for
+    900 ms is SIGKILLed, event child_heartbeat_lost), the supervisor's /metrics read for the
+    worker's last heartbeat, and the sockets of the tier's neighbours over ipc:// in
+    <tt_dir>/run/hb. Builds on test_tier1_lib.h; every helper fails the test (CHECK).       */
+#ifndef ZM_TEST_TIER_HB_LIB_H
+#define ZM_TEST_TIER_HB_LIB_H
+
+#include "common/http.h"
+#include "tests/integration/test_tier1_lib.h"
+
+#define TH_HEARTBEAT_MS "300"
+
+static pid_t th_sup;
+static char th_run [200], th_log [300], th_metrics [128];
+static char *th_drop_db;                //  "zmtest_<tag>_<pid>", dropped at exit
+
+static void
+th_cleanup (void)
+{
+    if (th_sup > 0) {
+        kill (th_sup, SIGKILL);         //  its children die with it (PDEATHSIG)
+        waitpid (th_sup, NULL, 0);
+        th_sup = 0;
+    }
+    if (th_drop_db) {
+        char err [256], sql [160];
+        db_t *admin = db_new (getenv ("ZM_TEST_PG_DSN"), "test", 5, 30000, err, sizeof err);
+        snprintf (sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", th_drop_db);
+        if (admin)
+            db_exec (admin, sql, 0, NULL, NULL);
+        db_destroy (&admin);
+        free (th_drop_db);
+        th_drop_db = NULL;
+    }
+    if (*tt_dir) {
+        char cmd [200];
+        snprintf (cmd, sizeof cmd, "rm -rf %s", tt_dir);
+        if (system (cmd) != 0)
+            fprintf (stderr, "could not remove %s\n", tt_dir);
+    }
+}
+
+//  tt_setup plus the cleanup at exit (supervisor, database, directory).
+static inline db_t *
+th_setup (const char *tag)
+{
+    db_t *db = tt_setup (tag);
+    CHECK (asprintf (&th_drop_db, "zmtest_%s_%d", tag, (int) getpid ()) > 0);
+    atexit (th_cleanup);
+    snprintf (th_run, sizeof th_run, "%s/run", tt_dir);
+    char dir [260];
+    snprintf (dir, sizeof dir, "%s/hb", th_run);
+    CHECK (zmqx_mkdir_p (dir) == 0);
+    snprintf (th_log, sizeof th_log, "%s/node.log", tt_dir);
+    return db;
+}
+
+//  A socket of type at ipc://<run>/hb/<stage>.ipc, '@' bind or '>' connect.
+static inline zsock_t *
+th_socket (int type, char how, const char *stage)
+{
+    char ep [400];
+    snprintf (ep, sizeof ep, "%cipc://%s/hb/%s.ipc", how, th_run, stage);
+    zmqx_opts_t opts = zmqx_opts_default ();
+    opts.rcvtimeo_ms = 500;
+    zsock_t *sock = zmqx_new (type, ep, &opts);
+    CHECK (sock);
+    return sock;
+}
+
+//  Starts zipmined running only `worker` (argv: extra "--key", "value" pairs, NULL-ended),
+//  waits for the worker's readiness and the HTTP port; returns the worker's pid.
+static inline pid_t
+th_start (const char *worker, const char *budget_ms, const char *const *extra)
+{
+    char bin [512];
+    snprintf (bin, sizeof bin, "%s/bin/zipmined", getenv ("ZM_BUILD_DIR"));
+    const char *argv [64] = {
+        bin, "--workers", worker, "--node.name", "hb", "--run.dir", th_run, "--db.dsn", tt_dsn,
+        "--heartbeat.ms", TH_HEARTBEAT_MS, "--heartbeat.misses", "3", "--http.port", "0",
+        "--shutdown.budget.ms", budget_ms, "--ready.timeout.ms", "30000"
+    };
+    size_t n = 19;
+    for (const char *const *e = extra; e && *e && n < 62; e++)
+        argv [n++] = *e;
+    argv [n] = NULL;
+    fflush (stdout);
+    fflush (stderr);
+    pid_t pid = fork ();
+    CHECK (pid >= 0);
+    if (pid == 0) {
+        if (!freopen (th_log, "a", stdout))
+            _exit (127);
+        execv (bin, (char *const *) argv);
+        _exit (127);
+    }
+    th_sup = pid;
+    CHECK (tl_wait_log (th_log, "\"event\":\"worker_ready\"", NULL, 1, 30000));
+    int64_t child = tl_log_int (th_log, "\"event\":\"child_spawn\"", "child_pid");
+    CHECK (child > 0);
+    char portfile [300];
+    snprintf (portfile, sizeof portfile, "%s/hb/http.port", th_run);
+    int port = 0;
+    for (int i = 0; i < 200 && port <= 0; i++) {
+        FILE *f = fopen (portfile, "r");
+        if (f) {
+            if (fscanf (f, "%d", &port) != 1)
+                port = 0;
+            fclose (f);
+        }
+        if (port <= 0)
+            usleep (50 * 1000);
+    }
+    CHECK (port > 0);
+    snprintf (th_metrics, sizeof th_metrics, "http://127.0.0.1:%d/metrics", port);
+    return (pid_t) child;
+}
+
+//  The value of the first sample of family `name` whose line holds `label1` and `label2`
+//  (NULL = any), from the supervisor's /metrics (the worker's last heartbeat); -1 if absent.
+static inline double
+th_metric (const char *name, const char *label1, const char *label2)
+{
+    http_options_t hopts;
+    http_options_defaults (&hopts);
+    hopts.max_attempts = 1;
+    hopts.timeout_ms = 5000;
+    http_t *http = http_new (&hopts);
+    CHECK (http);
+    http_response_t *resp = NULL;
+    double v = -1;
+    if (http_get (http, th_metrics, NULL, &resp) == 0 && http_response_status (resp) == 200) {
+        char *text = http_response_take_body (resp, NULL);
+        size_t nlen = strlen (name);
+        char *save = NULL;
+        for (char *line = strtok_r (text, "\n", &save); line;
+             line = strtok_r (NULL, "\n", &save)) {
+            if (strncmp (line, name, nlen) != 0 || (line [nlen] != '{' && line [nlen] != ' '))
+                continue;
+            if ((label1 && !strstr (line, label1)) || (label2 && !strstr (line, label2)))
+                continue;
+            char *sp = strrchr (line, ' ');
+            if (sp) {
+                v = strtod (sp + 1, NULL);
+                break;
+            }
+        }
+        free (text);
+    }
+    http_response_destroy (&resp);
+    http_destroy (&http);
+    return v;
+}
+
+//  The worker's heartbeats sent, as its last beat told the supervisor.
+static inline double
+th_beats (const char *worker)
+{
+    char label [64];
+    snprintf (label, sizeof label, "worker=\"%s\"", worker);
+    return th_metric ("zipmine_worker_heartbeats_total", "outcome=\"sent\"", label);
+}
+
+static inline void
+th_send_ready (zsock_t *push, int64_t id)
+{
+    proto_submission_ready_t msg;
+    memset (&msg, 0, sizeof msg);
+    snprintf (msg.epoch, sizeof msg.epoch, TT_EPOCH);
+    snprintf (msg.hotkey, sizeof msg.hotkey, "hk");
+    snprintf (msg.zipcode, sizeof msg.zipcode, "00000");
+    snprintf (msg.s3_key, sizeof msg.s3_key, "k");
+    snprintf (msg.last_modified, sizeof msg.last_modified, "x");
+    msg.db_id = (uint64_t) id;
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init (&buf);
+    proto_err_t err;
+    CHECK_EQ_INT (proto_submission_ready_encode (&msg, &buf, &err), 0);
+    CHECK_EQ_INT (zmqx_send_sbuf (push, &buf, 1 << 20, 0), 0);
+    msgpack_sbuffer_destroy (&buf);
+}
+
+//  Waits for the supervisor to exit; returns its exit status (or -1 after timeout_ms).
+static inline int
+th_wait_sup (int64_t timeout_ms)
+{
+    int64_t end = clock_mono_ms () + timeout_ms;
+    while (clock_mono_ms () < end) {
+        int status = 0;
+        pid_t r = waitpid (th_sup, &status, WNOHANG);
+        if (r == th_sup) {
+            th_sup = 0;
+            return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+        }
+        usleep (20 * 1000);
+    }
+    return -1;
+}
+
+#endif
