@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Issue 5 acceptance 2: a miner node survives 20 kill -9s of randomly chosen workers
-# (assigner.0, scraper.0-1, storage.0, uploader.0; pids from `zipminectl status --json`; READY or still
-# STARTING) at
-# random moments while it works an epoch of 25 zipcodes, and the epoch still completes with
-# nothing missing, doubled or lost:
+# (assigner.0, scraper.0-1, storage.0, uploader.0; pids from `zipminectl status --json`, READY
+# or still STARTING) at random moments while it works an epoch of 25 zipcodes, and the epoch
+# still completes with nothing missing, doubled or lost:
 #   - one object per zipcode prefix in S3, one landed ledger row per zipcode;
 #   - object listings == stored listings == the world's listings for the zipcode, by id and
 #     content; the coordinator recorded COMPLETED (tests/lib/miner-node.sh mn_verify).
