@@ -31,6 +31,7 @@ seed=${BENCH_SEED:-46}
 vn_init vbench
 bucket="zm-vbench-$$"
 VN_BUCKETS+=("$bucket")
+VN_COORD_BUCKET=$bucket      # the node publishes through the coordinator's upload grant
 vn_keys bench
 vn_world w 46
 vn_coordinator "$miners" "$epoch_s" "$target" "$zipcodes"

@@ -28,6 +28,7 @@ vn_init vkill
 bucket="zm-vkill-$$"
 vn_keys vala valb
 vn_world w 46
+VN_COORD_BUCKET=$bucket      # the nodes publish through the coordinator's upload grant
 vn_coordinator 5 20 1400 12
 vn_generate w --bucket "$bucket" --miners 5 --bad-pct 20 --seed "$seed" --min-left-s 12
 echo "generated: $(cat "$T/gen.json")"

@@ -8,7 +8,8 @@
 #   vn_world NAME SEED        a world on a free port; VN_WORLD[NAME] = its URL
 #   vn_coordinator MINERS EPOCH_S TARGET [ZIPCODES]
 #                             metagraph (MINERS generated miners + every vn_keys hotkey),
-#                             its own database, the coordinator on a free port (VN_COORD)
+#                             its own database, the coordinator on a free port (VN_COORD),
+#                             issuing upload grants for bucket VN_COORD_BUCKET
 #   vn_generate WORLD ARGS... bench_gen_submissions generate against the coordinator and
 #                             world WORLD (more ARGS: --bucket, --miners, ...); sets VN_EPOCH,
 #                             VN_DEADLINE; the summary is in $T/gen.json, the manifest in
@@ -16,7 +17,12 @@
 #   vn_validator NAME BUCKET WORLD [FLAG VALUE]...
 #                             a validator node for VN_EPOCH (wallet NAME from vn_keys); its
 #                             database VN_DSN[NAME], weights file $T/NAME.weights.json, log
-#                             $T/NAME.log; extra config flags go to every worker
+#                             $T/NAME.log; extra config flags go to every worker. Results
+#                             are published as s3.mode VN_S3_MODE says (default grant: through
+#                             the coordinator's validator upload grant, so BUCKET must be
+#                             VN_COORD_BUCKET; direct: PUT with the S3 credentials). Called
+#                             again for a stopped node, it restarts it on the same database
+#   vn_wait_published NAME SEC        waits until the node has published its result
 #   vn_wait_weights NAME SEC  waits for the node's weights file; 1 on timeout
 #   vn_sql NAME SQL           one query against the node's database (psql -At)
 #   vn_hash NAME / vn_weights NAME / vn_verdict NAME   the epoch's stored results
@@ -156,8 +162,8 @@ vn_coordinator () {     # miners epoch_s target [zipcodes]
     ZM_COORDINATOR_TARGET_LISTINGS=$3 ZM_COORDINATOR_ZIPCODES=${4:-25} \
     ZM_COORDINATOR_RATE_ASSIGNMENTS=600 \
     ZM_S3_ENDPOINT="$ZM_TEST_S3_ENDPOINT" ZM_S3_REGION="$ZM_TEST_S3_REGION" \
-    ZM_S3_BUCKET="${ZM_TEST_S3_BUCKET:-zipmine}" ZM_S3_ACCESS_KEY="$ZM_TEST_S3_ACCESS_KEY" \
-    ZM_S3_SECRET_KEY="$ZM_TEST_S3_SECRET_KEY" \
+    ZM_S3_BUCKET="${VN_COORD_BUCKET:-${ZM_TEST_S3_BUCKET:-zipmine}}" \
+    ZM_S3_ACCESS_KEY="$ZM_TEST_S3_ACCESS_KEY" ZM_S3_SECRET_KEY="$ZM_TEST_S3_SECRET_KEY" \
         setsid "$BIN/coordinator" > "$T/coordinator.log" 2>&1 &
     VN_OTHER_PIDS+=($!)
     VN_COORD="http://127.0.0.1:$port"
@@ -186,16 +192,17 @@ VN_NODE_FLAGS=(--heartbeat.ms 1000 --heartbeat.misses 15 --tier3.pool 2 --restar
 # Validators publish with their own S3 keys (s3.mode=direct): each group here reads its own
 # bucket, while a grant from the coordinator would upload into the coordinator's bucket.
 vn_validator () {   # name bucket world [flag value]...
-    local name=$1 bucket=$2 world=$3 db
+    local name=$1 bucket=$2 world=$3
     shift 3
-    vn_db "$name"
-    db=$VN_LAST_DB
-    VN_DSN[$name]="$ZM_TEST_PG_DSN dbname=$db"
+    if [ -z "${VN_DSN[$name]:-}" ]; then     # a restart keeps the node's database
+        vn_db "$name"
+        VN_DSN[$name]="$ZM_TEST_PG_DSN dbname=$VN_LAST_DB"
+    fi
     ZM_DB_DSN="${VN_DSN[$name]}" \
     ZM_S3_ENDPOINT="$ZM_TEST_S3_ENDPOINT" ZM_S3_REGION="$ZM_TEST_S3_REGION" \
     ZM_S3_BUCKET="$bucket" ZM_S3_ACCESS_KEY="$ZM_TEST_S3_ACCESS_KEY" \
     ZM_S3_SECRET_KEY="$ZM_TEST_S3_SECRET_KEY" ZM_S3_TIMEOUT_MS=10000 \
-    ZM_S3_MODE="${VN_S3_MODE:-direct}" \
+    ZM_S3_MODE="${VN_S3_MODE:-grant}" \
     ZM_COORDINATOR_URL="$VN_COORD" ZM_COORDINATOR_EPOCH_S="$VN_EPOCH_S" \
     ZM_DOWNLOADER_EPOCH="$VN_EPOCH" ZM_DOWNLOADER_GRACE_MS="${VN_GRACE_MS:-1000}" \
     ZM_CONSENSUS_VERDICT_DELAY_MS="${VN_VERDICT_DELAY_MS:-2000}" \
@@ -205,7 +212,7 @@ vn_validator () {   # name bucket world [flag value]...
     ZM_TIER3_RATE_PER_MINUTE=600000 \
     ZM_WALLET_PATH="$T/wallets" ZM_WALLET_NAME="$name" ZM_WALLET_HOTKEY=default \
         setsid "$BIN/zipmined" --role validator --node.name "$name" --run.dir "$T/run" \
-            "${VN_NODE_FLAGS[@]}" "$@" > "$T/$name.log" 2>&1 &
+            "${VN_NODE_FLAGS[@]}" "$@" >> "$T/$name.log" 2>&1 &
     VN_PID[$name]=$!
 }
 
@@ -220,6 +227,17 @@ vn_wait_weights () {    # name seconds
 }
 
 vn_sql () { psql "${VN_DSN[$1]}" -qAtc "$2"; }
+
+# Waits until the node has published its result for VN_EPOCH; 1 on timeout.
+vn_wait_published () {  # name seconds
+    local i
+    for ((i = 0; i < $2 * 5; i++)); do
+        [ "$(vn_sql "$1" "SELECT count (*) FROM validator_consensus_epochs WHERE epoch_id = '$VN_EPOCH' AND published_at IS NOT NULL" 2>/dev/null)" = 1 ] && return 0
+        kill -0 "${VN_PID[$1]}" 2>/dev/null || fail "node $1 exited"
+        sleep 0.2
+    done
+    return 1
+}
 
 vn_hash () { vn_sql "$1" "SELECT consensus_hash FROM validator_consensus_epochs WHERE epoch_id = '$VN_EPOCH'"; }
 
