@@ -574,6 +574,7 @@ s_thread_main (void *arg)
             s_handle_id (tier, id);
             pthread_mutex_lock (&t->mutex);
             t->busy = false;
+            draining = t->draining;         //  it may have started during the check
             pthread_mutex_unlock (&t->mutex);
             s_wake (t);
         }
