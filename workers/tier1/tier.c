@@ -706,6 +706,15 @@ static int
 s_on_message (worker_t *worker, zsock_t *sock, void *arg)
 {
     s_app_t *app = arg;
+    pthread_mutex_lock (&app->thread->mutex);
+    bool room = app->thread->qlen < TIER_QUEUE_MAX;
+    pthread_mutex_unlock (&app->thread->mutex);
+    if (!room) {
+        //  the runtime stops a burst at a removed reader; never read what has no room
+        worker_remove_reader (worker, app->pull);
+        app->reading = false;
+        return 0;
+    }
     zmqx_frame_t frame;
     int rc = zmqx_recv (sock, &frame, 8192, ZMQ_DONTWAIT);
     if (rc == RC_RETRY)

@@ -107,8 +107,9 @@ size_t tier_retry (tier_t *self);
 //  Endpoints carry their bind/connect prefix ('@' or '>') before the stage name.
 //
 //  Threads: the loop thread (heartbeats, signals) receives submission_ready frames,
-//  decodes the db_id and queues it for one work thread (at most 4 queued or in hand; the
-//  PULL is not read while the queue is full), and sends what the work thread produced. The
+//  decodes the db_id and queues it for one work thread (at most 4 queued besides the one in
+//  hand; the PULL is not read while the queue is full), and sends what the work thread
+//  produced (one frame per call, waiting at most min (heartbeat.ms / 2, 1 s)). The
 //  work thread owns the tier_t: the migrations, tier_process, the retry list. check and
 //  arg are only ever used on the work thread. Metrics: zipmine_tier_queued_submissions
 //  {tier} besides tier_set_metrics's.
