@@ -10,6 +10,7 @@
 #include "common/backoff.h"
 #include "common/clock.h"
 #include "common/epoch.h"
+#include "common/grant.h"
 #include "common/http.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -49,16 +50,6 @@ typedef struct {
     char reason [UPLOADER_OUTAGE_REASON_MAX + 1];
 } s_outage_t;
 
-typedef struct {
-    json_t *doc;                //  the coordinator's answer
-    char epoch [EPOCH_ID_LEN + 1];
-    const char *url;            //  borrowed from doc
-    const char *prefix;
-    sigv4_kv_t *fields;
-    size_t nfields;
-    int64_t expires_s;
-} s_grant_t;
-
 struct _uploader_t {
     const zm_config_t *cfg;
     db_t *db;
@@ -68,7 +59,7 @@ struct _uploader_t {
     bool direct;
     s3_t *s3;                   //  NULL in grant mode until the first grant names the host
     http_t *http;
-    s_grant_t grant;
+    grant_t *grant;             //  the cached upload grant (grant mode), or NULL
 
     backoff_t upload_backoff;
     int64_t upload_retry_at;    //  monotonic ms; no upload before
@@ -170,14 +161,6 @@ uploader_metrics_flush (uploader_t *self)
     pthread_mutex_unlock (&self->lock);
 }
 
-static void
-s_grant_clear (s_grant_t *grant)
-{
-    json_decref (grant->doc);
-    free (grant->fields);
-    memset (grant, 0, sizeof *grant);
-}
-
 static int
 s_make_s3 (uploader_t *self, const char *endpoint)
 {
@@ -255,7 +238,7 @@ uploader_destroy (uploader_t **self_p)
     uploader_t *self = *self_p;
     if (!self)
         return;
-    s_grant_clear (&self->grant);
+    grant_destroy (&self->grant);
     s3_destroy (&self->s3);
     http_destroy (&self->http);
     db_destroy (&self->db);
@@ -348,31 +331,37 @@ s_message (json_t *doc)
     return m ? m : "";
 }
 
-//  Fetches a grant. 0; RC_RETRY; RC_ERR (refused; *deadline_passed when the coordinator said
-//  409: no more uploads for its current epoch).
+//  Fetches a grant (common/grant.h). 0; RC_RETRY; RC_ERR (refused; *deadline_passed when the
+//  coordinator said 409: no more uploads for its current epoch).
 static int
 s_fetch_grant (uploader_t *self, bool *deadline_passed)
 {
     *deadline_passed = false;
-    s_grant_clear (&self->grant);
+    grant_destroy (&self->grant);
     int64_t ts = s_now_s ();
-    char commitment [256], sig [129];
+    char commitment [256];
     snprintf (commitment, sizeof commitment, "s3:data:access:%s:%s:%" PRId64, self->coldkey,
               self->hotkey, ts);
-    s_sign_hex (self, commitment, sig);
-    json_t *body = json_pack ("{s:s, s:s, s:I}", "hotkey", self->hotkey, "signature", sig,
-                              "timestamp", (json_int_t) ts);
-    if (*self->coldkey)
-        json_object_set_new (body, "coldkey", json_string (self->coldkey));
+    json_t *extra = *self->coldkey ? json_pack ("{s:s}", "coldkey", self->coldkey) : NULL;
     long status = 0;
-    json_t *doc = NULL;
-    int rc = s_post_json (self, "/get-folder-access", body, &status, &doc);
-    json_decref (body);
-    if (rc != 0 || status != 200) {
+    char err [320];
+    int rc = grant_request (self->http, self->cfg->coordinator_url, "/get-folder-access",
+                            self->wallet, self->hotkey, commitment, ts, extra, &status,
+                            &self->grant, err, sizeof err);
+    json_decref (extra);
+    if (rc != 0 && status == 200) {
+        //  an answer that does not parse: the coordinator is not usable until it changes
+        log_error ("grant_malformed", LS ("reason", err));
+        char why [360];
+        snprintf (why, sizeof why, "malformed upload grant: %s", err);
+        s_health (self, UPLOADER_DEP_COORDINATOR, why);
+        s_count (self, self->grants, "malformed", NULL, 1);
+        return RC_RETRY;
+    }
+    if (rc != 0) {
         if (status == 409)
             *deadline_passed = true;
-        log_warn ("grant_refused", LI ("status", status), LS ("reason", rc == RC_RETRY && !status
-                  ? http_error (self->http) : s_message (doc)));
+        log_warn ("grant_refused", LI ("status", status), LS ("reason", err));
         //  Unreachable or failing (5xx) is an outage; a refusal (409 closed epoch, 429 our
         //  own pace, another 4xx) is an answer.
         char why [320];
@@ -383,65 +372,24 @@ s_fetch_grant (uploader_t *self, bool *deadline_passed)
             s_health (self, UPLOADER_DEP_COORDINATOR, NULL);
         s_count (self, self->grants, status == 409 ? "deadline" :
                                      rc == RC_RETRY ? "retry" : "refused", NULL, 1);
-        json_decref (doc);
         return rc == RC_RETRY ? RC_RETRY : RC_ERR;
-    }
-    jsonx_err_t err = { 0 };
-    const char *url = jsonx_str (doc, "uploadUrl", &err);
-    const char *prefix = jsonx_str (doc, "prefix", &err);
-    const char *epoch = jsonx_str (doc, "epochId", &err);
-    const json_t *fields = jsonx_obj (doc, "fields", &err);
-    const char *expires = jsonx_str (doc, "expiresAt", &err);
-    struct tm tm = { 0 };
-    if (!err.failed && (!expires || !strptime (expires, "%Y-%m-%dT%H:%M:%SZ", &tm)))
-        jsonx_fail (&err, "expiresAt must be YYYY-MM-DDTHH:MM:SSZ");
-    if (!err.failed && (strlen (epoch) != EPOCH_ID_LEN || json_object_size (fields) > 32
-                        || (strncmp (url, "http://", 7) && strncmp (url, "https://", 8))))
-        jsonx_fail (&err, "grant fields out of bounds");
-    if (err.failed) {
-        log_error ("grant_malformed", LS ("reason", err.msg));
-        char why [300];
-        snprintf (why, sizeof why, "malformed upload grant: %s", err.msg);
-        s_health (self, UPLOADER_DEP_COORDINATOR, why);
-        s_count (self, self->grants, "malformed", NULL, 1);
-        json_decref (doc);
-        return RC_RETRY;
-    }
-    self->grant.doc = doc;
-    self->grant.url = url;
-    self->grant.prefix = prefix;
-    snprintf (self->grant.epoch, sizeof self->grant.epoch, "%s", epoch);
-    self->grant.expires_s = (int64_t) timegm (&tm);
-    self->grant.fields = calloc (json_object_size (fields) + 1, sizeof (sigv4_kv_t));
-    if (!self->grant.fields)
-        abort ();
-    const char *name;
-    json_t *value;
-    json_object_foreach ((json_t *) fields, name, value) {
-        if (!json_is_string (value)) {
-            s_grant_clear (&self->grant);
-            s_count (self, self->grants, "malformed", NULL, 1);
-            return RC_RETRY;
-        }
-        self->grant.fields [self->grant.nfields].name = name;
-        self->grant.fields [self->grant.nfields].value = json_string_value (value);
-        self->grant.nfields++;
     }
     if (!self->s3) {
         //  the S3 host is the grant's upload URL's scheme://host[:port]
+        const char *url = grant_url (self->grant);
         const char *host = strstr (url, "://") + 3;
         size_t n = strcspn (host, "/");
         char endpoint [512];
         snprintf (endpoint, sizeof endpoint, "%.*s", (int) (host - url + (ptrdiff_t) n), url);
         if (s_make_s3 (self, endpoint) != 0) {
-            s_grant_clear (&self->grant);
+            grant_destroy (&self->grant);
             return RC_ERR;
         }
     }
     s_health (self, UPLOADER_DEP_COORDINATOR, NULL);
     s_count (self, self->grants, "ok", NULL, 1);
-    log_info ("grant_received", LS ("epoch", self->grant.epoch),
-              LI ("expires_in_s", self->grant.expires_s - s_now_s ()));
+    log_info ("grant_received", LS ("epoch", grant_epoch (self->grant)),
+              LI ("expires_in_s", grant_expires_s (self->grant) - s_now_s ()));
     return 0;
 }
 
@@ -572,8 +520,8 @@ s_send (uploader_t *self, const char *epoch, const char *key, const s_buf_t *bod
         return rc == RC_MALFORMED ? RC_RETRY : rc;
     }
     for (int attempt = 0; attempt < 2; attempt++) {
-        bool stale = !self->grant.doc || strcmp (self->grant.epoch, epoch) != 0
-                  || self->grant.expires_s - UPLOADER_GRANT_MARGIN_S <= s_now_s ();
+        bool stale = !self->grant || strcmp (grant_epoch (self->grant), epoch) != 0
+                  || grant_expires_s (self->grant) - UPLOADER_GRANT_MARGIN_S <= s_now_s ();
         if (stale) {
             bool deadline = false;
             int rc = s_fetch_grant (self, &deadline);
@@ -582,19 +530,21 @@ s_send (uploader_t *self, const char *epoch, const char *key, const s_buf_t *bod
                 *why = deadline ? "submission deadline passed (no grant)" : "no upload grant";
                 return rc;
             }
-            if (strcmp (self->grant.epoch, epoch) > 0) {
+            if (strcmp (grant_epoch (self->grant), epoch) > 0) {
                 //  the coordinator has moved on: this epoch takes no more uploads
                 *closed = true;
                 *why = "epoch no longer open for uploads";
                 return RC_ERR;
             }
-            if (strcmp (self->grant.epoch, epoch) != 0) {
+            if (strcmp (grant_epoch (self->grant), epoch) != 0) {
                 *why = "coordinator is on an earlier epoch";
                 return RC_RETRY;
             }
         }
-        int rc = s3_post_upload (self->s3, self->grant.url, self->grant.fields,
-                                 self->grant.nfields, key, body->data, body->len);
+        size_t nfields = 0;
+        const sigv4_kv_t *fields = grant_fields (self->grant, &nfields);
+        int rc = s3_post_upload (self->s3, grant_url (self->grant), fields, nfields, key,
+                                 body->data, body->len);
         *why = s3_error (self->s3);
         //  A 403 on the first try is the grant's policy (fetched anew below), not S3.
         if (rc == 0 || (s3_status (self->s3) != 403 || attempt > 0))
@@ -604,7 +554,7 @@ s_send (uploader_t *self, const char *epoch, const char *key, const s_buf_t *bod
         if (s3_status (self->s3) == 403 && attempt == 0) {
             //  expired or revoked policy: ask for a fresh grant once
             log_warn ("grant_rejected_by_s3", LS ("epoch", epoch), LS ("reason", *why));
-            s_grant_clear (&self->grant);
+            grant_destroy (&self->grant);
             continue;
         }
         return rc == RC_MALFORMED || s3_status (self->s3) == 0 ? RC_RETRY : rc;
