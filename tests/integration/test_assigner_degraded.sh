@@ -21,41 +21,15 @@ done
 command -v psql >/dev/null || { echo "FAIL: psql is required"; exit 1; }
 command -v curl >/dev/null || { echo "FAIL: curl is required"; exit 1; }
 
-T=$(mktemp -d /tmp/zm-asgdeg-XXXXXX)
-DB=zmtest_asgdeg_$$
-SUP=""
-COORD=""
-RELAY=""
-cleanup () {
-    [ -n "$SUP" ] && kill -KILL "$SUP" 2>/dev/null || true
-    [ -n "$RELAY" ] && kill -KILL "$RELAY" 2>/dev/null || true
-    [ -n "$COORD" ] && kill -KILL "$COORD" 2>/dev/null || true
-    psql "$ZM_TEST_PG_DSN" -qc "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
-    if [ -n "${ZM_KEEP:-}" ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
-fail () {
-    echo "FAIL: $*" >&2
-    tail -n 40 "$T/log" >&2 || true
-    exit 1
-}
-now_ms () { date +%s%3N; }
-wait_until () {
-    local until=$(( $(now_ms) + $1 )); shift
-    while ! "$@"; do
-        [ "$(now_ms)" -lt "$until" ] || return 1
-        sleep 0.1
-    done
-}
-q () { psql "$ZM_TEST_PG_DSN dbname=$DB" -XAtqc "$1"; }
+. "${ZM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib/node-test.sh"
+nt_init asgdeg
 
 psql "$ZM_TEST_PG_DSN" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE $DB"
 hotkey=$("$BIN/zipmine-keys" dev asg-degraded --wallet.path "$T/w" --wallet.name m \
          --wallet.hotkey default | grep -o '5[1-9A-HJ-NP-Za-km-z]\{47\}' | head -n 1)
 [ -n "$hotkey" ] || fail "no dev hotkey"
 echo "{\"hotkeys\":[{\"hotkey\":\"$hotkey\",\"role\":\"miner\"}]}" > "$T/metagraph.json"
-cport=$(python3 -c 'import socket
-s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cport=$(nt_free_port)
 
 start_coordinator () {
     ZM_DB_DSN="$ZM_TEST_PG_DSN dbname=$DB" ZM_RUN_DIR="$T/crun" ZM_NODE_NAME=c1 \
@@ -71,13 +45,9 @@ start_coordinator
 
 # A TCP relay 127.0.0.1:$rport -> the coordinator that holds each answer back by the
 # milliseconds in $T/delay_ms (tests/support/tcp_relay.py).
-RELAY_PY="${ZM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/support/tcp_relay.py"
-rport=$(python3 -c 'import socket
-s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+rport=$(nt_free_port)
 echo 3000 > "$T/delay_ms"
-python3 "$RELAY_PY" "$rport" 127.0.0.1 "$cport" "$T/delay_ms" 2>>"$T/relay.log" &
-RELAY=$!
-wait_until 20000 bash -c "exec 3<>/dev/tcp/127.0.0.1/$rport" 2>/dev/null || fail "relay did not start"
+nt_relay "$rport" 127.0.0.1 "$cport" "$T/delay_ms"
 
 export ZM_DB_DSN="$ZM_TEST_PG_DSN dbname=$DB" ZM_RUN_DIR="$T/run" ZM_NODE_NAME=an ZM_HTTP_PORT=0
 export ZM_WORKERS="assigner"

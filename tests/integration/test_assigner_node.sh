@@ -16,21 +16,8 @@ for b in zipmined zipmine-keys coordinator world assigner scraper storage; do
 done
 command -v psql >/dev/null || { echo "FAIL: psql is required"; exit 1; }
 
-T=$(mktemp -d /tmp/zm-minernode-XXXXXX)
-DB=zmtest_minernode_$$
-SUP=""
-cleanup () {
-    [ -n "$SUP" ] && kill -KILL "$SUP" 2>/dev/null || true
-    psql "$ZM_TEST_PG_DSN" -qc "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
-    if [ -n "${ZM_KEEP:-}" ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
-fail () {
-    echo "FAIL: $*" >&2
-    tail -n 40 "$T/log" >&2 || true
-    exit 1
-}
-q () { psql "$ZM_TEST_PG_DSN dbname=$DB" -XAtqc "$1"; }
+. "${ZM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib/node-test.sh"
+nt_init minernode
 
 psql "$ZM_TEST_PG_DSN" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE $DB"
 hotkey=$("$BIN/zipmine-keys" dev node-miner --wallet.path "$T/w" --wallet.name m \

@@ -24,42 +24,13 @@ done
 command -v psql >/dev/null || { echo "FAIL: psql is required"; exit 1; }
 command -v curl >/dev/null || { echo "FAIL: curl is required"; exit 1; }
 
-T=$(mktemp -d /tmp/zm-updeg-XXXXXX)
-DB=zmtest_updeg_$$
-SUP=""
-RELAY=""
-cleanup () {
-    [ -n "$SUP" ] && kill -KILL "$SUP" 2>/dev/null || true
-    [ -n "$RELAY" ] && kill -KILL "$RELAY" 2>/dev/null || true
-    psql "$ZM_TEST_PG_DSN" -qc "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
-    if [ -n "${ZM_KEEP:-}" ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
-}
-trap cleanup EXIT
-fail () {
-    echo "FAIL: $*" >&2
-    tail -n 40 "$T/log" >&2 || true
-    exit 1
-}
-now_ms () { date +%s%3N; }
-wait_until () {
-    local until=$(( $(now_ms) + $1 )); shift
-    while ! "$@"; do
-        [ "$(now_ms)" -lt "$until" ] || return 1
-        sleep 0.1
-    done
-}
-q () { psql "$ZM_TEST_PG_DSN dbname=$DB" -XAtqc "$1"; }
+. "${ZM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib/node-test.sh"
+nt_init updeg
 
 # A TCP relay 127.0.0.1:$rport -> the S3 server (tests/support/tcp_relay.py).
 s3hostport=${ZM_TEST_S3_ENDPOINT#http://}
-RELAY_PY="${ZM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/support/tcp_relay.py"
-rport=$(python3 -c 'import socket
-s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-start_relay () {
-    python3 "$RELAY_PY" "$rport" "${s3hostport%:*}" "${s3hostport##*:}" 2>>"$T/relay.log" &
-    RELAY=$!
-    wait_until 20000 bash -c "exec 3<>/dev/tcp/127.0.0.1/$rport" 2>/dev/null || fail "relay did not start"
-}
+rport=$(nt_free_port)
+start_relay () { nt_relay "$rport" "${s3hostport%:*}" "${s3hostport##*:}"; }
 start_relay
 
 psql "$ZM_TEST_PG_DSN" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE $DB"
