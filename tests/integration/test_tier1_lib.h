@@ -114,6 +114,46 @@ tt_pair (const char *stage, zsock_t **push_p)
     return pull;
 }
 
+//  Checks that r (what a tier process sent for submission id) carries the verdict, reason
+//  and metrics (names and bits) that check gives when run here on the same database.
+static inline void
+tt_same_as_check (db_t *db, int64_t id, tier_check_fn *check, void *arg,
+                  const proto_tier_result_t *r)
+{
+    tier_sub_t sub;
+    CHECK_EQ_INT (tier_load (db, id, &sub), 0);
+    tier_outcome_t want;
+    memset (&want, 0, sizeof want);
+    CHECK_EQ_INT (check (arg, db, &sub, &want), 0);
+    CHECK_EQ_INT ((int) r->verdict, (int) want.verdict);
+    CHECK_EQ_STR (r->reason, want.reason);
+    CHECK_EQ_INT ((int) r->nmetrics, (int) want.nmetrics);
+    for (size_t m = 0; m < want.nmetrics; m++) {
+        CHECK_EQ_STR (r->metrics [m].name, want.metrics [m].name);
+        CHECK_EQ_MEM (&r->metrics [m].value, &want.metrics [m].value, sizeof (double));
+    }
+}
+
+//  Sends a submission_ready for db id `id` on push (the tiers use only the db_id).
+static inline void
+tt_send_ready (zsock_t *push, int64_t id)
+{
+    proto_submission_ready_t msg;
+    memset (&msg, 0, sizeof msg);
+    snprintf (msg.epoch, sizeof msg.epoch, TT_EPOCH);
+    snprintf (msg.hotkey, sizeof msg.hotkey, "hk");
+    snprintf (msg.zipcode, sizeof msg.zipcode, "00000");
+    snprintf (msg.s3_key, sizeof msg.s3_key, "k");
+    snprintf (msg.last_modified, sizeof msg.last_modified, "x");
+    msg.db_id = (uint64_t) id;
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init (&buf);
+    proto_err_t err;
+    CHECK_EQ_INT (proto_submission_ready_encode (&msg, &buf, &err), 0);
+    CHECK_EQ_INT (zmqx_send_sbuf (push, &buf, 1 << 20, 0), 0);
+    msgpack_sbuffer_destroy (&buf);
+}
+
 //  Receives one tier_result (within the socket's receive timeout). Returns 0 or -1.
 static inline int
 tt_recv_result (zsock_t *pull, proto_tier_result_t *out, int flags)

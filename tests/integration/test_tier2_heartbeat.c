@@ -79,30 +79,11 @@ main (void)
     CHECK_EQ_INT (db_begin (locker), 0);
     CHECK_EQ_INT (db_exec (locker, "LOCK TABLE validator_submission_listings IN ACCESS "
                                    "EXCLUSIVE MODE", 0, NULL, NULL), 0);
-    th_send_ready (in, ids [0]);
+    tt_send_ready (in, ids [0]);
     s_wait_waiting (db);
     for (int i = 1; i < NSUB - 1; i++)
-        th_send_ready (in, ids [i]);
-    usleep (500 * 1000);                //  a beat carries the blocked state
-    double hb0 = th_beats ("tier2");
-    CHECK (hb0 >= 0);
-    int64_t t0 = clock_mono_ms ();
-    int waiting = 0, samples = 0;
-    while (clock_mono_ms () - t0 < 3600) {
-        usleep (250 * 1000);
-        samples++;
-        waiting += tl_int (db, "%s", WAITING) == 1;
-        CHECK (kill (tier2, 0) == 0);
-    }
-    double hb1 = th_beats ("tier2");
-    double queued = th_metric ("zipmine_tier_queued_submissions", "worker=\"tier2\"", NULL);
-    printf ("blocked 3600 ms: heartbeats %.0f -> %.0f, waiting on the lock in %d/%d samples, "
-            "queued %.0f\n", hb0, hb1, waiting, samples, queued);
-    CHECK_EQ_INT (waiting, samples);
-    CHECK (hb1 - hb0 >= 5);
-    CHECK (queued == 5);
-    CHECK_EQ_INT (tl_log_count (th_log, "\"event\":\"child_heartbeat_lost\"", NULL), 0);
-    CHECK_EQ_INT (tl_log_count (th_log, "\"event\":\"child_spawn\"", NULL), 1);
+        tt_send_ready (in, ids [i]);
+    CHECK (th_blocked (db, WAITING, tier2, "tier2") == 5);
     CHECK_EQ_INT (tl_int (db, "SELECT count (*) FROM validator_tier_results"), 0);
 
     //  released: every submission judged, the sent metrics equal an in-process check
@@ -125,16 +106,7 @@ main (void)
         CHECK_EQ_INT ((int) r.verdict, i == 5 ? PROTO_VERDICT_FAIL : PROTO_VERDICT_PASS);
         if (i == 5)
             CHECK_EQ_STR (r.reason, "wrong_zipcode");
-        tier_sub_t sub;
-        CHECK_EQ_INT (tier_load (db, ids [i], &sub), 0);
-        tier_outcome_t want;
-        memset (&want, 0, sizeof want);
-        CHECK_EQ_INT (tier2_check (&scoring, db, &sub, &want), 0);
-        CHECK_EQ_INT ((int) r.nmetrics, (int) want.nmetrics);
-        for (size_t m = 0; m < want.nmetrics; m++) {
-            CHECK_EQ_STR (r.metrics [m].name, want.metrics [m].name);
-            CHECK_EQ_MEM (&r.metrics [m].value, &want.metrics [m].value, sizeof (double));
-        }
+        tt_same_as_check (db, ids [i], tier2_check, &scoring, &r);
     }
     CHECK_EQ_INT (got, NSUB - 1);
     proto_submission_ready_t fw;
@@ -153,7 +125,7 @@ main (void)
     CHECK_EQ_INT (db_begin (locker), 0);
     CHECK_EQ_INT (db_exec (locker, "LOCK TABLE validator_submission_listings IN ACCESS "
                                    "EXCLUSIVE MODE", 0, NULL, NULL), 0);
-    th_send_ready (in, ids [NSUB - 1]);
+    tt_send_ready (in, ids [NSUB - 1]);
     s_wait_waiting (db);
     CHECK (kill (th_sup, SIGTERM) == 0);
     CHECK (tl_wait_log (th_log, "\"event\":\"tier_draining\"", NULL, 1, 5000));

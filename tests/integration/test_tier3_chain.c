@@ -35,25 +35,6 @@ s_scrape (const char *url)
     return listings;
 }
 
-static void
-s_send (zsock_t *push, int64_t id)
-{
-    proto_submission_ready_t msg;
-    memset (&msg, 0, sizeof msg);
-    snprintf (msg.epoch, sizeof msg.epoch, TT_EPOCH);
-    snprintf (msg.hotkey, sizeof msg.hotkey, "hk");
-    snprintf (msg.zipcode, sizeof msg.zipcode, ZIP);
-    snprintf (msg.s3_key, sizeof msg.s3_key, "k");
-    snprintf (msg.last_modified, sizeof msg.last_modified, "x");
-    msg.db_id = (uint64_t) id;
-    msgpack_sbuffer buf;
-    msgpack_sbuffer_init (&buf);
-    proto_err_t err;
-    CHECK_EQ_INT (proto_submission_ready_encode (&msg, &buf, &err), 0);
-    CHECK_EQ_INT (zmqx_send_sbuf (push, &buf, 1 << 20, 0), 0);
-    msgpack_sbuffer_destroy (&buf);
-}
-
 //  Collects tier_results until `count` arrived (or 30 s): verdicts [db_id index][tier].
 static void
 s_collect (zsock_t *co, int count, const int64_t *ids, int nids, int verdicts [][4],
@@ -141,7 +122,7 @@ main (void)
         CHECK (tl_wait_log (logs [i], "\"worker_ready\"", NULL, 1, 30000));
 
     for (int i = 0; i < 3; i++)
-        s_send (push, ids [i]);
+        tt_send_ready (push, ids [i]);
     int verdicts [3][4] = { { 0 } };
     proto_tier_result_t results [3][4];
     //  honest: 3 results; short: 1; fake: 3
@@ -166,7 +147,7 @@ main (void)
     int again [3][4] = { { 0 } };
     proto_tier_result_t results2 [3][4];
     for (int i = 0; i < 3; i++)
-        s_send (push, ids [i]);
+        tt_send_ready (push, ids [i]);
     s_collect (co, 7, ids, 3, again, results2);
     for (int i = 0; i < 3; i++)
         for (int t = 1; t <= 3; t++) {

@@ -162,23 +162,35 @@ th_beats (const char *worker)
     return th_metric ("zipmine_worker_heartbeats_total", "outcome=\"sent\"", label);
 }
 
-static inline void
-th_send_ready (zsock_t *push, int64_t id)
+//  Watches a worker blocked on a lock for 3.6 s (four times the 900 ms kill threshold):
+//  every 250 ms the worker (pid) must be alive and waiting_sql (a count of its sessions
+//  waiting on a lock) must be 1. Then its heartbeats must have grown by at least 5, there
+//  must be no child_heartbeat_lost and one child_spawn. Returns the queue gauge seen.
+static inline double
+th_blocked (db_t *db, const char *waiting_sql, pid_t pid, const char *worker)
 {
-    proto_submission_ready_t msg;
-    memset (&msg, 0, sizeof msg);
-    snprintf (msg.epoch, sizeof msg.epoch, TT_EPOCH);
-    snprintf (msg.hotkey, sizeof msg.hotkey, "hk");
-    snprintf (msg.zipcode, sizeof msg.zipcode, "00000");
-    snprintf (msg.s3_key, sizeof msg.s3_key, "k");
-    snprintf (msg.last_modified, sizeof msg.last_modified, "x");
-    msg.db_id = (uint64_t) id;
-    msgpack_sbuffer buf;
-    msgpack_sbuffer_init (&buf);
-    proto_err_t err;
-    CHECK_EQ_INT (proto_submission_ready_encode (&msg, &buf, &err), 0);
-    CHECK_EQ_INT (zmqx_send_sbuf (push, &buf, 1 << 20, 0), 0);
-    msgpack_sbuffer_destroy (&buf);
+    usleep (500 * 1000);                //  a beat carries the blocked state
+    double hb0 = th_beats (worker);
+    CHECK (hb0 >= 0);
+    int64_t t0 = clock_mono_ms ();
+    int waiting = 0, samples = 0;
+    while (clock_mono_ms () - t0 < 3600) {
+        usleep (250 * 1000);
+        samples++;
+        waiting += tl_int (db, "%s", waiting_sql) == 1;
+        CHECK (kill (pid, 0) == 0);
+    }
+    double hb1 = th_beats (worker);
+    char label [64];
+    snprintf (label, sizeof label, "worker=\"%s\"", worker);
+    double queued = th_metric ("zipmine_tier_queued_submissions", label, NULL);
+    printf ("%s blocked 3600 ms: heartbeats %.0f -> %.0f, waiting on the lock in %d/%d "
+            "samples, queued %.0f\n", worker, hb0, hb1, waiting, samples, queued);
+    CHECK_EQ_INT (waiting, samples);
+    CHECK (hb1 - hb0 >= 5);
+    CHECK_EQ_INT (tl_log_count (th_log, "\"event\":\"child_heartbeat_lost\"", NULL), 0);
+    CHECK_EQ_INT (tl_log_count (th_log, "\"event\":\"child_spawn\"", NULL), 1);
+    return queued;
 }
 
 //  Waits for the supervisor to exit; returns its exit status (or -1 after timeout_ms).
