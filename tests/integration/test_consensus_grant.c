@@ -104,11 +104,7 @@ main (void)
 
     char bucket [64];
     snprintf (bucket, sizeof bucket, "zmco-grant-%d", (int) getpid ());
-    s3_config_t c = { .endpoint = TEST_ENV ("ZM_TEST_S3_ENDPOINT"),
-                      .region = TEST_ENV ("ZM_TEST_S3_REGION"),
-                      .access_key = TEST_ENV ("ZM_TEST_S3_ACCESS_KEY"),
-                      .secret_key = TEST_ENV ("ZM_TEST_S3_SECRET_KEY"),
-                      .path_style = true, .max_attempts = 1 };
+    s3_config_t c = tcoord_s3_config ();
     s3_t *s3 = s3_new (&c);
     CHECK (s3);
     CHECK_EQ_INT (s3_create_bucket (s3, bucket), 0);

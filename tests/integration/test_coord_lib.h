@@ -25,12 +25,27 @@ typedef struct {
     char base [64];             //  http://127.0.0.1:PORT
 } tcoord_t;
 
+//  The test S3 server's settings (ZM_TEST_S3_*: the test fails when one is missing), path
+//  style, one attempt.
+static inline s3_config_t
+tcoord_s3_config (void)
+{
+    s3_config_t c = { .endpoint = TEST_ENV ("ZM_TEST_S3_ENDPOINT"),
+                      .region = TEST_ENV ("ZM_TEST_S3_REGION"),
+                      .access_key = TEST_ENV ("ZM_TEST_S3_ACCESS_KEY"),
+                      .secret_key = TEST_ENV ("ZM_TEST_S3_SECRET_KEY"),
+                      .path_style = true, .max_attempts = 1 };
+    return c;
+}
+
 //  Starts build/bin/coordinator on database dsn with the metagraph file, epochs of epoch_s
-//  seconds, grants signed for s3 (endpoint, region, keys) and bucket. Returns once it
-//  listens and is ready.
+//  seconds, grants signed for s3 (endpoint, region, keys) and bucket (s3 NULL: no S3
+//  settings, the coordinator cannot grant), and the extra environment env ("NAME=value"
+//  strings, NULL-terminated; env may be NULL). Returns once it listens and is ready.
 static inline void
-tcoord_start (tcoord_t *t, const char *build, const char *dsn, const char *metagraph,
-              int epoch_s, const s3_config_t *s3, const char *bucket)
+tcoord_start_env (tcoord_t *t, const char *build, const char *dsn, const char *metagraph,
+                  int epoch_s, const s3_config_t *s3, const char *bucket,
+                  const char *const *env)
 {
     memset (t, 0, sizeof *t);
     int out [2];
@@ -47,11 +62,15 @@ tcoord_start (tcoord_t *t, const char *build, const char *dsn, const char *metag
         setenv ("ZM_COORDINATOR_METAGRAPH", metagraph, 1);
         setenv ("ZM_COORDINATOR_PORT", "0", 1);
         setenv ("ZM_COORDINATOR_EPOCH_S", es, 1);
-        setenv ("ZM_S3_ENDPOINT", s3->endpoint, 1);
-        setenv ("ZM_S3_BUCKET", bucket, 1);
-        setenv ("ZM_S3_ACCESS_KEY", s3->access_key, 1);
-        setenv ("ZM_S3_SECRET_KEY", s3->secret_key, 1);
-        setenv ("ZM_S3_REGION", s3->region, 1);
+        if (s3) {
+            setenv ("ZM_S3_ENDPOINT", s3->endpoint, 1);
+            setenv ("ZM_S3_BUCKET", bucket, 1);
+            setenv ("ZM_S3_ACCESS_KEY", s3->access_key, 1);
+            setenv ("ZM_S3_SECRET_KEY", s3->secret_key, 1);
+            setenv ("ZM_S3_REGION", s3->region, 1);
+        }
+        for (size_t i = 0; env && env [i]; i++)
+            putenv ((char *) env [i]);
         char bin [512];
         snprintf (bin, sizeof bin, "%s/bin/coordinator", build);
         execl (bin, bin, (char *) NULL);
@@ -86,19 +105,31 @@ tcoord_start (tcoord_t *t, const char *build, const char *dsn, const char *metag
     snprintf (t->base, sizeof t->base, "http://127.0.0.1:%d", port);
 }
 
-//  SIGTERM, then reaps both processes. Safe to call twice.
+//  tcoord_start_env without extra environment.
 static inline void
+tcoord_start (tcoord_t *t, const char *build, const char *dsn, const char *metagraph,
+              int epoch_s, const s3_config_t *s3, const char *bucket)
+{
+    tcoord_start_env (t, build, dsn, metagraph, epoch_s, s3, bucket, NULL);
+}
+
+//  SIGTERM, then reaps both processes. Returns true when the coordinator exited 0 (false
+//  also when it had already been stopped). Safe to call twice.
+static inline bool
 tcoord_stop (tcoord_t *t)
 {
+    bool clean = false;
     if (t->pid > 0) {
+        int st = 0;
         kill (t->pid, SIGTERM);
-        waitpid (t->pid, NULL, 0);
+        clean = waitpid (t->pid, &st, 0) == t->pid && WIFEXITED (st) && WEXITSTATUS (st) == 0;
         t->pid = 0;
     }
     if (t->drainer > 0) {
         waitpid (t->drainer, NULL, 0);
         t->drainer = 0;
     }
+    return clean;
 }
 
 //  For atexit handlers: SIGKILL, no waiting.

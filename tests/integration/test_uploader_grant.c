@@ -13,46 +13,19 @@
 #include "common/epoch.h"
 #include "common/http.h"
 #include "common/wallet.h"
+#include "tests/integration/test_coord_lib.h"
 #include "tests/integration/test_uploader_lib.h"
 #include "workers/uploader/uploader.h"
 
 #include <jansson.h>
-#include <signal.h>
-#include <sodium.h>
-#include <sys/wait.h>
 #include <time.h>
 
-static pid_t s_child = 0;
+static tcoord_t s_coord;
 
 static void
-s_kill_child (void)
+s_kill_coord (void)
 {
-    if (s_child > 0)
-        kill (s_child, SIGKILL);
-}
-
-static json_t *
-s_current (const char *base, const wallet_t *w)
-{
-    int64_t ts = (int64_t) time (NULL);
-    char commitment [96], hex [129], url [512];
-    snprintf (commitment, sizeof commitment, "zipcode:assignment:current:%lld", (long long) ts);
-    uint8_t sig [64];
-    CHECK (wallet_sign (w, (const uint8_t *) commitment, strlen (commitment), sig) == 0);
-    sodium_bin2hex (hex, sizeof hex, sig, 64);
-    snprintf (url, sizeof url, "%s/api/v1/zipcode-assignments/current?hotkey=%s&signature=%s"
-                               "&timestamp=%lld", base, wallet_ss58 (w), hex, (long long) ts);
-    http_t *http = http_new (NULL);
-    http_response_t *resp = NULL;
-    CHECK_EQ_INT (http_get (http, url, NULL, &resp), 0);
-    CHECK_EQ_INT (http_response_status (resp), 200);
-    size_t len;
-    const char *body = http_response_body (resp, &len);
-    json_t *doc = json_loadb (body, len, 0, NULL);
-    CHECK (doc);
-    http_response_destroy (&resp);
-    http_destroy (&http);
-    return doc;
+    tcoord_kill (&s_coord);
 }
 
 typedef struct {
@@ -83,7 +56,6 @@ int
 main (void)
 {
     const char *build = TEST_ENV ("ZM_BUILD_DIR");
-    const char *s3_endpoint = TEST_ENV ("ZM_TEST_S3_ENDPOINT");
     const char *bucket = TEST_ENV ("ZM_TEST_S3_BUCKET");
     tdb_t coord_db, miner_db;
     tdb_create (&coord_db, "upgrant_coord");
@@ -102,62 +74,19 @@ main (void)
              wallet_ss58 (miner), wallet_ss58 (cold));
     close (fd);
 
-    int out [2];
-    CHECK (pipe (out) == 0);
-    fflush (stdout);
-    pid_t pid = fork ();
-    CHECK (pid >= 0);
-    if (pid == 0) {
-        dup2 (out [1], 1);
-        close (out [0]);
-        setenv ("ZM_DB_DSN", coord_db.dsn, 1);
-        setenv ("ZM_COORDINATOR_METAGRAPH", metagraph, 1);
-        setenv ("ZM_COORDINATOR_PORT", "0", 1);
-        setenv ("ZM_COORDINATOR_EPOCH_S", "300", 1);
-        setenv ("ZM_S3_ENDPOINT", s3_endpoint, 1);
-        setenv ("ZM_S3_BUCKET", bucket, 1);
-        setenv ("ZM_S3_ACCESS_KEY", getenv ("ZM_TEST_S3_ACCESS_KEY"), 1);
-        setenv ("ZM_S3_SECRET_KEY", getenv ("ZM_TEST_S3_SECRET_KEY"), 1);
-        setenv ("ZM_S3_REGION", getenv ("ZM_TEST_S3_REGION"), 1);
-        char bin [512];
-        snprintf (bin, sizeof bin, "%s/bin/coordinator", build);
-        execl (bin, bin, (char *) NULL);
-        _exit (127);
-    }
-    s_child = pid;
-    atexit (s_kill_child);
-    close (out [1]);
-    FILE *log = fdopen (out [0], "r");
-    char line [4096];
-    int port = 0;
-    bool ready = false;
-    while ((!port || !ready) && fgets (line, sizeof line, log)) {
-        char *p = strstr (line, "\"event\":\"coordinator_listening\"");
-        if (p && (p = strstr (line, "\"port\":")))
-            port = atoi (p + 7);
-        if (strstr (line, "\"event\":\"worker_ready\""))
-            ready = true;
-    }
-    CHECK (port > 0 && ready);
-    fflush (stdout);
-    pid_t drainer = fork ();
-    if (drainer == 0) {
-        while (fgets (line, sizeof line, log))
-            ;
-        _exit (0);
-    }
-    fclose (log);
-    char base [64];
-    snprintf (base, sizeof base, "http://127.0.0.1:%d", port);
+    atexit (s_kill_coord);
+    s3_config_t s3c = tcoord_s3_config ();
+    tcoord_start (&s_coord, build, coord_db.dsn, metagraph, 300, &s3c, bucket);
+    const char *base = s_coord.base;
 
     //  the current epoch, with room to finish inside it
-    json_t *epoch_doc = s_current (base, miner);
+    json_t *epoch_doc = tcoord_current (&s_coord, miner);
     epoch_slot_t slot;
     epoch_slot_at ((int64_t) time (NULL), 300, &slot);
     if (slot.end - (int64_t) time (NULL) < 30) {
         sleep ((unsigned) (slot.end - (int64_t) time (NULL) + 1));
         json_decref (epoch_doc);
-        epoch_doc = s_current (base, miner);
+        epoch_doc = tcoord_current (&s_coord, miner);
     }
     char epoch [EPOCH_ID_LEN + 1];
     snprintf (epoch, sizeof epoch, "%s", json_string_value (json_object_get (epoch_doc, "epochId")));
@@ -277,12 +206,7 @@ main (void)
     metrics_destroy (&metrics);
     zm_config_free (&cfg);
     s3_destroy (&s3);
-    CHECK (kill (pid, SIGTERM) == 0);
-    int status = 0;
-    CHECK (waitpid (pid, &status, 0) == pid);
-    s_child = 0;
-    CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0);
-    waitpid (drainer, NULL, 0);
+    CHECK (tcoord_stop (&s_coord));
     json_decref (epoch_doc);
     db_destroy (&check);
     db_destroy (&coord_check);

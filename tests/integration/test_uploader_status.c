@@ -15,46 +15,19 @@
 #include "common/epoch.h"
 #include "common/http.h"
 #include "common/wallet.h"
+#include "tests/integration/test_coord_lib.h"
 #include "tests/integration/test_uploader_lib.h"
 #include "workers/uploader/uploader.h"
 
 #include <jansson.h>
-#include <signal.h>
-#include <sodium.h>
-#include <sys/wait.h>
 #include <time.h>
 
-static pid_t s_child = 0;
+static tcoord_t s_coord;
 
 static void
-s_kill_child (void)
+s_kill_coord (void)
 {
-    if (s_child > 0)
-        kill (s_child, SIGKILL);
-}
-
-static json_t *
-s_current (const char *base, const wallet_t *w)
-{
-    int64_t ts = (int64_t) time (NULL);
-    char commitment [96], hex [129], url [512];
-    snprintf (commitment, sizeof commitment, "zipcode:assignment:current:%lld", (long long) ts);
-    uint8_t sig [64];
-    CHECK (wallet_sign (w, (const uint8_t *) commitment, strlen (commitment), sig) == 0);
-    sodium_bin2hex (hex, sizeof hex, sig, 64);
-    snprintf (url, sizeof url, "%s/api/v1/zipcode-assignments/current?hotkey=%s&signature=%s"
-                               "&timestamp=%lld", base, wallet_ss58 (w), hex, (long long) ts);
-    http_t *http = http_new (NULL);
-    http_response_t *resp = NULL;
-    CHECK_EQ_INT (http_get (http, url, NULL, &resp), 0);
-    CHECK_EQ_INT (http_response_status (resp), 200);
-    size_t len;
-    const char *body = http_response_body (resp, &len);
-    json_t *doc = json_loadb (body, len, 0, NULL);
-    CHECK (doc);
-    http_response_destroy (&resp);
-    http_destroy (&http);
-    return doc;
+    tcoord_kill (&s_coord);
 }
 
 static void
@@ -121,49 +94,10 @@ main (void)
                  "{\"hotkey\":\"%s\",\"role\":\"miner\"}]}", wallet_ss58 (mf), wallet_ss58 (mt));
     close (fd);
 
-    int out [2];
-    CHECK (pipe (out) == 0);
-    fflush (stdout);
-    pid_t pid = fork ();
-    CHECK (pid >= 0);
-    if (pid == 0) {
-        dup2 (out [1], 1);
-        close (out [0]);
-        setenv ("ZM_DB_DSN", coord_db.dsn, 1);
-        setenv ("ZM_COORDINATOR_METAGRAPH", metagraph, 1);
-        setenv ("ZM_COORDINATOR_PORT", "0", 1);
-        setenv ("ZM_COORDINATOR_EPOCH_S", "20", 1);
-        setenv ("ZM_COORDINATOR_ZIPCODES", "4", 1);
-        char bin [512];
-        snprintf (bin, sizeof bin, "%s/bin/coordinator", build);
-        execl (bin, bin, (char *) NULL);
-        _exit (127);
-    }
-    s_child = pid;
-    atexit (s_kill_child);
-    close (out [1]);
-    FILE *log = fdopen (out [0], "r");
-    char line [4096];
-    int port = 0;
-    bool ready = false;
-    while ((!port || !ready) && fgets (line, sizeof line, log)) {
-        char *p = strstr (line, "\"event\":\"coordinator_listening\"");
-        if (p && (p = strstr (line, "\"port\":")))
-            port = atoi (p + 7);
-        if (strstr (line, "\"event\":\"worker_ready\""))
-            ready = true;
-    }
-    CHECK (port > 0 && ready);
-    fflush (stdout);
-    pid_t drainer = fork ();
-    if (drainer == 0) {
-        while (fgets (line, sizeof line, log))
-            ;
-        _exit (0);
-    }
-    fclose (log);
-    char base [64];
-    snprintf (base, sizeof base, "http://127.0.0.1:%d", port);
+    atexit (s_kill_coord);
+    const char *coord_env [] = { "ZM_COORDINATOR_ZIPCODES=4", NULL };
+    tcoord_start_env (&s_coord, build, coord_db.dsn, metagraph, 20, NULL, NULL, coord_env);
+    const char *base = s_coord.base;
 
     //  The current 20 s epoch, with at least 10 s left (the FAILED part must end before its
     //  deadline, so that FAILED is not mistaken for TIMEOUT).
@@ -171,8 +105,8 @@ main (void)
     epoch_slot_at ((int64_t) time (NULL), 20, &slot);
     if (slot.end - (int64_t) time (NULL) < 10)
         sleep ((unsigned) (slot.end - (int64_t) time (NULL) + 1));
-    json_t *doc_f = s_current (base, mf);
-    json_t *doc_t = s_current (base, mt);
+    json_t *doc_f = tcoord_current (&s_coord, mf);
+    json_t *doc_t = tcoord_current (&s_coord, mt);
     char epoch [EPOCH_ID_LEN + 1];
     snprintf (epoch, sizeof epoch, "%s", json_string_value (json_object_get (doc_f, "epochId")));
     CHECK_EQ_STR (json_string_value (json_object_get (doc_t, "epochId")), epoch);
@@ -305,12 +239,7 @@ main (void)
     uploader_destroy (&upt);
     metrics_destroy (&metrics);
     zm_config_free (&cfg);
-    CHECK (kill (pid, SIGTERM) == 0);
-    int st = 0;
-    CHECK (waitpid (pid, &st, 0) == pid);
-    s_child = 0;
-    CHECK (WIFEXITED (st) && WEXITSTATUS (st) == 0);
-    waitpid (drainer, NULL, 0);
+    CHECK (tcoord_stop (&s_coord));
     json_decref (doc_f);
     json_decref (doc_t);
     db_destroy (&cf);
