@@ -6,7 +6,6 @@
 #include "common/wallet.h"
 #include "tests/integration/test_downloader_lib.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -23,44 +22,27 @@ s_kill_child (void)
 }
 
 static pid_t
-s_start (const char *build, const char *dsn, const char *wallets, const char *bucket,
-         const char *dir, const char *t1)
+s_start (const char *dsn, const char *wallets, const char *bucket, const char *dir,
+         const char *t1)
 {
-    fflush (stdout);
-    pid_t pid = fork ();
-    CHECK (pid >= 0);
-    if (pid == 0) {
-        int devnull = open ("/dev/null", O_WRONLY);
-        dup2 (devnull, 1);
-        setenv ("ZM_DB_DSN", dsn, 1);
-        setenv ("ZM_WALLET_PATH", wallets, 1);
-        setenv ("ZM_WALLET_NAME", "val", 1);
-        setenv ("ZM_WALLET_HOTKEY", "default", 1);
-        setenv ("ZM_S3_ENDPOINT", getenv ("ZM_TEST_S3_ENDPOINT"), 1);
-        setenv ("ZM_S3_BUCKET", bucket, 1);
-        setenv ("ZM_S3_ACCESS_KEY", getenv ("ZM_TEST_S3_ACCESS_KEY"), 1);
-        setenv ("ZM_S3_SECRET_KEY", getenv ("ZM_TEST_S3_SECRET_KEY"), 1);
-        setenv ("ZM_S3_REGION", getenv ("ZM_TEST_S3_REGION"), 1);
-        setenv ("ZM_RUN_DIR", dir, 1);
-        setenv ("ZM_NODE_NAME", "val", 1);
-        setenv ("ZM_DOWNLOADER_EPOCH", EP, 1);
-        setenv ("ZM_DOWNLOADER_GRACE_MS", "0", 1);
-        setenv ("ZM_DOWNLOADER_TIER1_ENDPOINT", t1, 1);
-        setenv ("ZM_DOWNLOADER_CONSENSUS_ENDPOINT", "", 1);
-        setenv ("ZM_COORDINATOR_URL", "http://127.0.0.1:1", 1);
-        char bin [512];
-        snprintf (bin, sizeof bin, "%s/bin/downloader", build);
-        execl (bin, bin, (char *) NULL);
-        _exit (127);
-    }
-    s_child = pid;
-    return pid;
+    const char *env [] = {
+        "ZM_DB_DSN", dsn, "ZM_WALLET_PATH", wallets, "ZM_WALLET_NAME", "val",
+        "ZM_WALLET_HOTKEY", "default", "ZM_S3_ENDPOINT", TEST_ENV ("ZM_TEST_S3_ENDPOINT"),
+        "ZM_S3_BUCKET", bucket, "ZM_S3_ACCESS_KEY", TEST_ENV ("ZM_TEST_S3_ACCESS_KEY"),
+        "ZM_S3_SECRET_KEY", TEST_ENV ("ZM_TEST_S3_SECRET_KEY"),
+        "ZM_S3_REGION", TEST_ENV ("ZM_TEST_S3_REGION"), "ZM_RUN_DIR", dir,
+        "ZM_NODE_NAME", "val", "ZM_DOWNLOADER_EPOCH", EP, "ZM_DOWNLOADER_GRACE_MS", "0",
+        "ZM_DOWNLOADER_TIER1_ENDPOINT", t1, "ZM_DOWNLOADER_CONSENSUS_ENDPOINT", "",
+        "ZM_COORDINATOR_URL", "http://127.0.0.1:1", NULL
+    };
+    s_child = t_spawn ("downloader", NULL, env, NULL);
+    return s_child;
 }
 
 int
 main (void)
 {
-    const char *build = TEST_ENV ("ZM_BUILD_DIR");
+    TEST_ENV ("ZM_BUILD_DIR");
     tdl_t t;
     tdl_setup (&t, "dlkill", "all");
     atexit (s_kill_child);
@@ -87,7 +69,7 @@ main (void)
     snprintf (t1, sizeof t1, "ipc://%s/t1.ipc", dir);
 
     //  first downloader: killed once it has stored some
-    pid_t pid = s_start (build, t.tdb.dsn, wallets, t.bucket, dir, t1);
+    pid_t pid = s_start (t.tdb.dsn, wallets, t.bucket, dir, t1);
     int64_t stored = 0;
     for (int i = 0; i < 400 && stored == 0; i++) {
         usleep (25000);
@@ -108,7 +90,7 @@ main (void)
     snprintf (ep, sizeof ep, "@%s", t1);
     zsock_t *pull = zmqx_new (ZMQ_PULL, ep, &o);
     CHECK (pull);
-    pid = s_start (build, t.tdb.dsn, wallets, t.bucket, dir, t1);
+    pid = s_start (t.tdb.dsn, wallets, t.bucket, dir, t1);
     bool seen [N + 1];
     memset (seen, 0, sizeof seen);
     int distinct = 0;

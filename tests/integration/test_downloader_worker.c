@@ -13,7 +13,6 @@
 #include "tests/integration/test_coord_lib.h"
 #include "tests/integration/test_downloader_lib.h"
 
-#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <sodium.h>
@@ -57,11 +56,7 @@ main (void)
     //  our own bucket
     char bucket [64];
     snprintf (bucket, sizeof bucket, "zmdl-worker-%d", (int) getpid ());
-    s3_config_t c = { .endpoint = TEST_ENV ("ZM_TEST_S3_ENDPOINT"),
-                      .region = TEST_ENV ("ZM_TEST_S3_REGION"),
-                      .access_key = TEST_ENV ("ZM_TEST_S3_ACCESS_KEY"),
-                      .secret_key = TEST_ENV ("ZM_TEST_S3_SECRET_KEY"),
-                      .path_style = true, .max_attempts = 1 };
+    s3_config_t c = tcoord_s3_config ();
     s3_t *s3 = s3_new (&c);
     CHECK (s3);
     CHECK_EQ_INT (s3_create_bucket (s3, bucket), 0);
@@ -117,34 +112,16 @@ main (void)
     CHECK (t1_pull && co_pull);
 
     //  the downloader
-    fflush (stdout);
-    pid_t pid = fork ();
-    CHECK (pid >= 0);
-    if (pid == 0) {
-        int devnull = open ("/dev/null", O_WRONLY);
-        dup2 (devnull, 1);
-        setenv ("ZM_DB_DSN", val_db.dsn, 1);
-        setenv ("ZM_COORDINATOR_URL", base, 1);
-        setenv ("ZM_COORDINATOR_EPOCH_S", "10", 1);
-        setenv ("ZM_WALLET_PATH", wallets, 1);
-        setenv ("ZM_WALLET_NAME", "val", 1);
-        setenv ("ZM_WALLET_HOTKEY", "default", 1);
-        setenv ("ZM_S3_ENDPOINT", c.endpoint, 1);
-        setenv ("ZM_S3_BUCKET", bucket, 1);
-        setenv ("ZM_S3_ACCESS_KEY", c.access_key, 1);
-        setenv ("ZM_S3_SECRET_KEY", c.secret_key, 1);
-        setenv ("ZM_S3_REGION", c.region, 1);
-        setenv ("ZM_RUN_DIR", dir, 1);
-        setenv ("ZM_NODE_NAME", "val", 1);
-        setenv ("ZM_DOWNLOADER_GRACE_MS", "0", 1);
-        setenv ("ZM_DOWNLOADER_MODE", "all", 1);       //  no consensus here to ask
-        setenv ("ZM_DOWNLOADER_TIER1_ENDPOINT", t1, 1);
-        setenv ("ZM_DOWNLOADER_CONSENSUS_ENDPOINT", co, 1);
-        char bin [512];
-        snprintf (bin, sizeof bin, "%s/bin/downloader", build);
-        execl (bin, bin, (char *) NULL);
-        _exit (127);
-    }
+    const char *env [] = {
+        "ZM_DB_DSN", val_db.dsn, "ZM_COORDINATOR_URL", base, "ZM_COORDINATOR_EPOCH_S", "10",
+        "ZM_WALLET_PATH", wallets, "ZM_WALLET_NAME", "val", "ZM_WALLET_HOTKEY", "default",
+        "ZM_S3_ENDPOINT", c.endpoint, "ZM_S3_BUCKET", bucket, "ZM_S3_ACCESS_KEY", c.access_key,
+        "ZM_S3_SECRET_KEY", c.secret_key, "ZM_S3_REGION", c.region, "ZM_RUN_DIR", dir,
+        "ZM_NODE_NAME", "val", "ZM_DOWNLOADER_GRACE_MS", "0",
+        "ZM_DOWNLOADER_MODE", "all",                    //  no consensus here to ask
+        "ZM_DOWNLOADER_TIER1_ENDPOINT", t1, "ZM_DOWNLOADER_CONSENSUS_ENDPOINT", co, NULL
+    };
+    pid_t pid = t_spawn ("downloader", NULL, env, NULL);
     s_downloader = pid;
 
     //  wait for the deadline, then for the answers (epoch checks every 5 s)

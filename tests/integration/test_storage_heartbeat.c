@@ -45,23 +45,12 @@ s_cleanup (void)
 static pid_t
 s_start (const char *dsn, const char *run_dir, const char *logpath)
 {
-    char bin [512];
-    snprintf (bin, sizeof bin, "%s/bin/zipmined", getenv ("ZM_BUILD_DIR"));
-    fflush (stdout);
-    fflush (stderr);
-    pid_t pid = fork ();
-    CHECK (pid >= 0);
-    if (pid == 0) {
-        if (!freopen (logpath, "a", stdout))
-            _exit (127);
-        execl (bin, bin, "--workers", "storage", "--node.name", "hb", "--run.dir", run_dir,
-               "--db.dsn", dsn, "--heartbeat.ms", "300", "--heartbeat.misses", "3",
-               "--http.port", "0", "--shutdown.budget.ms", "10000",
-               "--ready.timeout.ms", "30000", (char *) NULL);
-        _exit (127);
-    }
-    s_sup = pid;
-    return pid;
+    const char *args [] = { "--workers", "storage", "--node.name", "hb", "--run.dir", run_dir,
+                            "--db.dsn", dsn, "--heartbeat.ms", "300", "--heartbeat.misses", "3",
+                            "--http.port", "0", "--shutdown.budget.ms", "10000",
+                            "--ready.timeout.ms", "30000", NULL };
+    s_sup = t_spawn ("zipmined", logpath, NULL, args);
+    return s_sup;
 }
 
 //  The integer after needle in the first log line holding it, or -1.

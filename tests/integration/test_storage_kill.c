@@ -24,23 +24,10 @@ s_kill_child (void)
 static pid_t
 s_start (const char *dsn, const char *run_dir, const char *logpath)
 {
-    fflush (stdout);
-    fflush (stderr);
-    pid_t pid = fork ();
-    CHECK (pid >= 0);
-    if (pid == 0) {
-        FILE *f = freopen (logpath, "a", stdout);
-        (void) f;
-        setenv ("ZM_DB_DSN", dsn, 1);
-        setenv ("ZM_RUN_DIR", run_dir, 1);
-        setenv ("ZM_NODE_NAME", "killtest", 1);
-        char bin [512];
-        snprintf (bin, sizeof bin, "%s/bin/storage", getenv ("ZM_BUILD_DIR"));
-        execl (bin, bin, (char *) NULL);
-        _exit (127);
-    }
-    s_child = pid;
-    return pid;
+    const char *env [] = { "ZM_DB_DSN", dsn, "ZM_RUN_DIR", run_dir, "ZM_NODE_NAME", "killtest",
+                           NULL };
+    s_child = t_spawn ("storage", logpath, env, NULL);
+    return s_child;
 }
 
 int

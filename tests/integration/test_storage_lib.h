@@ -7,6 +7,7 @@
 #include "common/db.h"
 #include "common/rc.h"
 #include "proto/listing_batch.h"
+#include "tests/support/test_proc.h"
 #include "tests/testutil.h"
 
 #include <stdio.h>
@@ -99,33 +100,6 @@ t_wait_q (db_t *db, const char *sql, int64_t want, int timeout_ms)
 {
     for (int waited = 0; waited < timeout_ms; waited += 50) {
         if (t_q (db, sql) == want)
-            return true;
-        usleep (50 * 1000);
-    }
-    return false;
-}
-
-//  Lines of the file at logpath that hold needle (0 when it does not exist).
-static inline int
-t_log_count (const char *logpath, const char *needle)
-{
-    FILE *f = fopen (logpath, "r");
-    int found = 0;
-    char line [8192];
-    while (f && fgets (line, sizeof line, f))
-        if (strstr (line, needle))
-            found++;
-    if (f)
-        fclose (f);
-    return found;
-}
-
-//  Waits until the log holds n lines with needle (at most timeout_ms).
-static inline bool
-t_wait_log (const char *logpath, const char *needle, int n, int timeout_ms)
-{
-    for (int waited = 0; waited < timeout_ms; waited += 50) {
-        if (t_log_count (logpath, needle) >= n)
             return true;
         usleep (50 * 1000);
     }

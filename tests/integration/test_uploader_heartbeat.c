@@ -21,19 +21,6 @@ s_kill_child (void)
         kill (s_child, SIGKILL);
 }
 
-static bool
-s_log_has (const char *path, const char *needle)
-{
-    FILE *f = fopen (path, "r");
-    bool found = false;
-    char line [8192];
-    while (f && !found && fgets (line, sizeof line, f))
-        found = strstr (line, needle) != NULL;
-    if (f)
-        fclose (f);
-    return found;
-}
-
 int
 main (void)
 {
@@ -71,48 +58,27 @@ main (void)
     zsock_t *router = zmqx_new (ZMQ_ROUTER, bind_ep, NULL);
     CHECK (router);
 
-    fflush (stdout);
-    pid_t pid = fork ();
-    CHECK (pid >= 0);
-    if (pid == 0) {
-        if (!freopen (logpath, "a", stdout))
-            _exit (127);
-        setenv ("ZM_DB_DSN", t.dsn, 1);
-        setenv ("ZM_RUN_DIR", dir, 1);
-        setenv ("ZM_NODE_NAME", "hb", 1);
-        setenv ("ZM_WALLET_PATH", wallets, 1);
-        setenv ("ZM_WALLET_NAME", "miner", 1);
-        setenv ("ZM_WALLET_COLDKEY", "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY", 1);
-        setenv ("ZM_S3_MODE", "direct", 1);
-        setenv ("ZM_S3_ENDPOINT", s3ep, 1);
-        setenv ("ZM_S3_BUCKET", "zipmine", 1);
-        setenv ("ZM_S3_ACCESS_KEY", "k", 1);
-        setenv ("ZM_S3_SECRET_KEY", "s", 1);
-        setenv ("ZM_S3_TIMEOUT_MS", "20000", 1);
-        setenv ("ZM_COORDINATOR_URL", "http://127.0.0.1:1", 1);
-        setenv ("ZM_HEARTBEAT_MS", "200", 1);
-        setenv ("ZM_SHUTDOWN_BUDGET_MS", "2000", 1);
-        setenv ("ZM_SUP_ENDPOINT", sup, 1);
-        setenv ("ZM_WORKER_NAME", "uploader", 1);
-        setenv ("ZM_WORKER_INDEX", "0", 1);
-        char bin [512];
-        snprintf (bin, sizeof bin, "%s/bin/uploader", getenv ("ZM_BUILD_DIR"));
-        execl (bin, bin, (char *) NULL);
-        _exit (127);
-    }
+    const char *env [] = {
+        "ZM_DB_DSN", t.dsn, "ZM_RUN_DIR", dir, "ZM_NODE_NAME", "hb",
+        "ZM_WALLET_PATH", wallets, "ZM_WALLET_NAME", "miner",
+        "ZM_WALLET_COLDKEY", "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY",
+        "ZM_S3_MODE", "direct", "ZM_S3_ENDPOINT", s3ep, "ZM_S3_BUCKET", "zipmine",
+        "ZM_S3_ACCESS_KEY", "k", "ZM_S3_SECRET_KEY", "s", "ZM_S3_TIMEOUT_MS", "20000",
+        "ZM_COORDINATOR_URL", "http://127.0.0.1:1", "ZM_HEARTBEAT_MS", "200",
+        "ZM_SHUTDOWN_BUDGET_MS", "2000", "ZM_SUP_ENDPOINT", sup,
+        "ZM_WORKER_NAME", "uploader", "ZM_WORKER_INDEX", "0", NULL
+    };
+    pid_t pid = t_spawn ("uploader", logpath, env, NULL);
     s_child = pid;
 
     //  wait until the upload is under way (intent written, PUT hanging)
-    int64_t t0 = clock_mono_ms ();
-    while (!s_log_has (logpath, "\"event\":\"upload_intent\"") && clock_mono_ms () - t0 < 15000)
-        usleep (50 * 1000);
-    CHECK (s_log_has (logpath, "\"event\":\"upload_intent\""));
-    CHECK (s_log_has (logpath, "\"coldkey_known\":true"));        //  from wallet.coldkey
+    CHECK (t_wait_log (logpath, "\"event\":\"upload_intent\"", 1, 15000));
+    CHECK (t_log_count (logpath, "\"coldkey_known\":true") > 0);        //  from wallet.coldkey
     usleep (300 * 1000);
     //  count heartbeats over 2 s while S3 hangs
     zsock_set_rcvtimeo (router, 100);
     int beats = 0;
-    t0 = clock_mono_ms ();
+    int64_t t0 = clock_mono_ms ();
     while (clock_mono_ms () - t0 < 2000) {
         uint8_t id [256];
         size_t idlen;
@@ -124,7 +90,7 @@ main (void)
     }
     printf ("%d heartbeats in 2 s while the S3 call hangs\n", beats);
     CHECK (beats >= 6);
-    CHECK (!s_log_has (logpath, "\"event\":\"upload_landed\""));
+    CHECK_EQ_INT (t_log_count (logpath, "\"event\":\"upload_landed\""), 0);
 
     //  SIGTERM: out within the budget (2 s) plus teardown
     t0 = clock_mono_ms ();

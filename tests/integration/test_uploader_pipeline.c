@@ -27,60 +27,6 @@ s_kill_all (void)
             kill (s_pids [i], SIGKILL);
 }
 
-static pid_t
-s_start (const char *name, const char *logpath)
-{
-    fflush (stdout);
-    fflush (stderr);
-    pid_t pid = fork ();
-    CHECK (pid >= 0);
-    if (pid == 0) {
-        if (!freopen (logpath, "a", stdout))
-            _exit (127);
-        char bin [512];
-        snprintf (bin, sizeof bin, "%s/bin/%s", getenv ("ZM_BUILD_DIR"), name);
-        execl (bin, bin, (char *) NULL);
-        _exit (127);
-    }
-    return pid;
-}
-
-static int
-s_count_log (const char *logpath, const char *needle)
-{
-    FILE *f = fopen (logpath, "r");
-    int found = 0;
-    char line [8192];
-    while (f && fgets (line, sizeof line, f))
-        if (strstr (line, needle))
-            found++;
-    if (f)
-        fclose (f);
-    return found;
-}
-
-static bool
-s_wait_log (const char *logpath, const char *needle, int n, int timeout_ms)
-{
-    for (int waited = 0; waited < timeout_ms; waited += 50) {
-        if (s_count_log (logpath, needle) >= n)
-            return true;
-        usleep (50 * 1000);
-    }
-    return false;
-}
-
-static bool
-s_wait_q (db_t *db, const char *sql, int64_t want, int timeout_ms)
-{
-    for (int waited = 0; waited < timeout_ms; waited += 100) {
-        if (tdb_int (db, sql, 0, NULL) == want)
-            return true;
-        usleep (100 * 1000);
-    }
-    return false;
-}
-
 static void
 s_send_zip (zsock_t *push, const char *zip, int base)
 {
@@ -145,16 +91,16 @@ main (void)
     setenv ("ZM_COORDINATOR_URL", "http://127.0.0.1:1", 1);
     setenv ("ZM_UPLOADER_SWEEP_MS", "500", 1);
 
-    s_pids [0] = s_start ("storage", slog);
-    s_pids [1] = s_start ("uploader", ulog);
-    CHECK (s_wait_log (slog, "\"event\":\"worker_ready\"", 1, 15000));
-    CHECK (s_wait_log (ulog, "\"event\":\"worker_ready\"", 1, 15000));
-    CHECK (s_count_log (ulog, "\"coldkey_known\":true") == 1);
+    s_pids [0] = t_spawn ("storage", slog, NULL, NULL);
+    s_pids [1] = t_spawn ("uploader", ulog, NULL, NULL);
+    CHECK (t_wait_log (slog, "\"event\":\"worker_ready\"", 1, 15000));
+    CHECK (t_wait_log (ulog, "\"event\":\"worker_ready\"", 1, 15000));
+    CHECK (t_log_count (ulog, "\"coldkey_known\":true") == 1);
     zsock_t *push = zmqx_new (ZMQ_PUSH, endpoint, NULL);
     CHECK (push);
 
     s_send_zip (push, "77494", 100);
-    CHECK (s_wait_q (check, "SELECT count(*) FROM miner_uploads WHERE zipcode = '77494' AND "
+    CHECK (t_wait_q (check, "SELECT count(*) FROM miner_uploads WHERE zipcode = '77494' AND "
                             "state = 'uploaded'", 1, 15000));
     db_result_t *res = NULL;
     CHECK_EQ_INT (db_exec (check, "SELECT s3_key FROM miner_uploads WHERE zipcode = '77494'",
@@ -183,12 +129,12 @@ main (void)
     s_pids [1] = 0;
     sleep (1);          //  a re-upload would show as a later LastModified
     s_send_zip (push, "10001", 200);
-    CHECK (s_wait_q (check, "SELECT count(*) FROM miner_tasks WHERE zipcode = '10001' AND "
+    CHECK (t_wait_q (check, "SELECT count(*) FROM miner_tasks WHERE zipcode = '10001' AND "
                             "status = 'stored'", 1, 15000));
     CHECK_EQ_INT (tdb_int (check, "SELECT count(*) FROM miner_uploads WHERE zipcode = '10001'",
                            0, NULL), 0);
-    s_pids [1] = s_start ("uploader", ulog);
-    CHECK (s_wait_q (check, "SELECT count(*) FROM miner_uploads WHERE zipcode = '10001' AND "
+    s_pids [1] = t_spawn ("uploader", ulog, NULL, NULL);
+    CHECK (t_wait_q (check, "SELECT count(*) FROM miner_uploads WHERE zipcode = '10001' AND "
                             "state = 'uploaded'", 1, 15000));
     CHECK_EQ_INT (s3_head (s3, bucket, key, &after), 0);
     CHECK_EQ_STR (after.last_modified, before.last_modified);

@@ -1,0 +1,71 @@
+/*  Shared by tests that run zipmine binaries as real child processes: start one from the
+    build directory with its own environment and its log in a file, and read that log.       */
+#ifndef ZM_TEST_PROC_H
+#define ZM_TEST_PROC_H
+
+#include "tests/testutil.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+//  Starts $ZM_BUILD_DIR/bin/<name> with the arguments args (NULL-terminated; may be NULL)
+//  and this process's environment plus env (name, value, name, value, ..., NULL; may be
+//  NULL), its stdout appended to logpath (NULL: /dev/null). Returns its pid.
+static inline pid_t
+t_spawn (const char *name, const char *logpath, const char *const *env,
+         const char *const *args)
+{
+    char bin [512];
+    snprintf (bin, sizeof bin, "%s/bin/%s", TEST_ENV ("ZM_BUILD_DIR"), name);
+    const char *argv [32] = { bin };
+    size_t argc = 1;
+    for (size_t i = 0; args && args [i]; i++) {
+        CHECK (argc < 31);
+        argv [argc++] = args [i];
+    }
+    fflush (stdout);
+    fflush (stderr);
+    pid_t pid = fork ();
+    CHECK (pid >= 0);
+    if (pid == 0) {
+        if (!freopen (logpath ? logpath : "/dev/null", "a", stdout))
+            _exit (127);
+        for (size_t i = 0; env && env [i] && env [i + 1]; i += 2)
+            setenv (env [i], env [i + 1], 1);
+        execv (bin, (char *const *) argv);
+        _exit (127);
+    }
+    return pid;
+}
+
+//  Lines of the file at logpath that hold needle (0 when it does not exist).
+static inline int
+t_log_count (const char *logpath, const char *needle)
+{
+    FILE *f = fopen (logpath, "r");
+    int found = 0;
+    char line [8192];
+    while (f && fgets (line, sizeof line, f))
+        if (strstr (line, needle))
+            found++;
+    if (f)
+        fclose (f);
+    return found;
+}
+
+//  Waits until the log holds n lines with needle (at most timeout_ms).
+static inline bool
+t_wait_log (const char *logpath, const char *needle, int n, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        if (t_log_count (logpath, needle) >= n)
+            return true;
+        usleep (50 * 1000);
+    }
+    return false;
+}
+
+#endif
