@@ -123,6 +123,5 @@ import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
 assert a["weights"] == b["weights"] and a["consensus_hash"] == b["consensus_hash"], (a, b)
 EOF
-vn_stop valb
-vn_stop vala
+vn_stop valb vala
 echo "PASS: H = $H and $(wc -l < "$T/wa") weights identical after 6 kill -9 (seed $seed)"

@@ -28,7 +28,7 @@
 #   vn_hash NAME / vn_weights NAME / vn_verdict NAME   the epoch's stored results
 #   vn_child_pid NAME WORKER.INDEX    pid of a running child (from /proc)
 #   vn_child_restarts NAME WORKER.INDEX   its restarts (zipminectl status)
-#   vn_stop NAME              SIGTERM, waits (30 s), SIGKILL
+#   vn_stop NAME...           SIGTERM, waits (30 s), SIGKILL
 #   fail MSG                  prints the logs' tails and exits 1
 set -u
 : "${ZM_BUILD_DIR:?ZM_BUILD_DIR must point at the build directory}"
@@ -63,6 +63,8 @@ vn_stop_pid () {    # pid [seconds]
 vn_cleanup () {
     local name pid db b
     trap - EXIT INT TERM
+    # SIGTERM to every node first, so their drains overlap, then wait for each.
+    for name in "${!VN_PID[@]}"; do kill -TERM "${VN_PID[$name]}" 2>/dev/null || true; done
     for name in "${!VN_PID[@]}"; do vn_stop_pid "${VN_PID[$name]}" 30; done
     for pid in "${VN_OTHER_PIDS[@]}"; do vn_stop_pid "$pid" 10; done
     for b in "${VN_BUCKETS[@]}"; do     # the generated objects, so repeated runs leave no data
@@ -275,7 +277,11 @@ vn_child_restarts () {  # name worker.index
         | awk -v id="$2" '$1 == id { print $4 }'
 }
 
-vn_stop () {
-    vn_stop_pid "${VN_PID[$1]}" 30
-    unset "VN_PID[$1]"
+vn_stop () {     # name... (SIGTERM to all of them first, so their drains overlap)
+    local n
+    for n in "$@"; do kill -TERM "${VN_PID[$n]}" 2>/dev/null || true; done
+    for n in "$@"; do
+        vn_stop_pid "${VN_PID[$n]}" 30
+        unset "VN_PID[$n]"
+    done
 }
