@@ -900,7 +900,8 @@ tier_worker_run (worker_t *worker, int tier, const char *in_ep, const char *next
 out:
     if (give_up_ms)
         atomic_store (give_up_ms, (long long) clock_mono_ms ());
-    if (s_thread_stop (&app.thread, 1000) != 0) {
+    //  after a drain timeout the runtime's margin is all that is left of the budget
+    if (s_thread_stop (&app.thread, app.draining ? 100 : 500) != 0) {
         //  blocked in PostgreSQL past the wait: its memory stays with it, the process ends
         //  here (the server rolls back when the connection drops)
         fflush (stdout);

@@ -120,8 +120,9 @@ size_t tier_retry (tier_t *self);
 //  check must be over to stay inside shutdown.budget.ms: a check made of steps (tier 3's
 //  lookups) stops before a step that would end past it and returns RC_RETRY (nothing is
 //  stored). It is set to now when the loop ends for any other reason. If the work thread
-//  is still blocked 1 s after the loop ended (a database call), the process _exits with
-//  the exit code rather than free what the thread uses.
+//  is still blocked when the loop has ended (a database call: 100 ms after a drain, which
+//  leaves the runtime's margin of the budget, else 500 ms), the process _exits with the
+//  exit code (event tier_thread_abandoned) rather than free what the thread uses.
 //  Returns the process exit code.
 int tier_worker_run (worker_t *worker, int tier, const char *in_ep, const char *next_ep,
                      tier_check_fn *check, void *arg, atomic_llong *give_up_ms);
