@@ -23,6 +23,7 @@ typedef struct {
     pid_t pid;                  //  the coordinator
     pid_t drainer;              //  reads its stdout to the end
     char base [64];             //  http://127.0.0.1:PORT
+    int port;
 } tcoord_t;
 
 //  The test S3 server's settings (ZM_TEST_S3_*: the test fails when one is missing), path
@@ -103,6 +104,7 @@ tcoord_start_env (tcoord_t *t, const char *build, const char *dsn, const char *m
     }
     fclose (log);
     snprintf (t->base, sizeof t->base, "http://127.0.0.1:%d", port);
+    t->port = port;
 }
 
 //  tcoord_start_env without extra environment.

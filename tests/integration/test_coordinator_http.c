@@ -9,6 +9,7 @@
 #include "common/rc.h"
 #include "common/s3.h"
 #include "common/wallet.h"
+#include "tests/integration/test_coord_lib.h"
 #include "tests/testutil.h"
 
 #include <arpa/inet.h>
@@ -21,14 +22,13 @@
 #include <unistd.h>
 
 static char s_base [64];
-static pid_t s_child = 0;
+static tcoord_t s_coord;
 
 //  A failing CHECK exits: never leave the coordinator running behind.
 static void
 s_kill_child (void)
 {
-    if (s_child > 0)
-        kill (s_child, SIGKILL);
+    tcoord_kill (&s_coord);
 }
 static http_t *s_http;
 static wallet_t *s_miner, *s_validator, *s_stranger;
@@ -177,54 +177,14 @@ main (void)
     close (fd);
 
     //  start the worker, read its port from its log
-    int out [2];
-    CHECK (pipe (out) == 0);
-    pid_t pid = fork ();
-    CHECK (pid >= 0);
-    if (pid == 0) {
-        dup2 (out [1], 1);
-        close (out [0]);
-        setenv ("ZM_DB_DSN", mydsn, 1);
-        setenv ("ZM_COORDINATOR_METAGRAPH", metagraph, 1);
-        setenv ("ZM_COORDINATOR_PORT", "0", 1);
-        setenv ("ZM_COORDINATOR_EPOCH_S", "20", 1);
-        setenv ("ZM_COORDINATOR_COOLDOWN_S", "3600", 1);
-        setenv ("ZM_COORDINATOR_RATE_ASSIGNMENTS", "120", 1);
-        setenv ("ZM_S3_ENDPOINT", s3_endpoint, 1);
-        setenv ("ZM_S3_BUCKET", getenv ("ZM_TEST_S3_BUCKET"), 1);
-        setenv ("ZM_S3_ACCESS_KEY", getenv ("ZM_TEST_S3_ACCESS_KEY"), 1);
-        setenv ("ZM_S3_SECRET_KEY", getenv ("ZM_TEST_S3_SECRET_KEY"), 1);
-        setenv ("ZM_S3_REGION", getenv ("ZM_TEST_S3_REGION"), 1);
-        char bin [512];
-        snprintf (bin, sizeof bin, "%s/bin/coordinator", build);
-        execl (bin, bin, (char *) NULL);
-        _exit (127);
-    }
-    s_child = pid;
     atexit (s_kill_child);
-    close (out [1]);
-    FILE *log = fdopen (out [0], "r");
-    char line [4096];
-    int port = 0;
-    bool ready = false;
-    while ((!port || !ready) && fgets (line, sizeof line, log)) {
-        fputs (line, stderr);
-        char *p = strstr (line, "\"event\":\"coordinator_listening\"");
-        if (p && (p = strstr (line, "\"port\":")))
-            port = atoi (p + 7);
-        if (strstr (line, "\"event\":\"worker_ready\""))
-            ready = true;
-    }
-    CHECK (port > 0 && ready);
-    snprintf (s_base, sizeof s_base, "http://127.0.0.1:%d", port);
-    //  keep draining the child's log in the background so it never blocks on a full pipe
-    pid_t drainer = fork ();
-    if (drainer == 0) {
-        while (fgets (line, sizeof line, log))
-            ;
-        _exit (0);
-    }
-    fclose (log);
+    s3_config_t coord_s3 = tcoord_s3_config ();
+    const char *coord_env [] = { "ZM_COORDINATOR_COOLDOWN_S=3600",
+                                 "ZM_COORDINATOR_RATE_ASSIGNMENTS=120", NULL };
+    tcoord_start_env (&s_coord, build, mydsn, metagraph, 20, &coord_s3,
+                      TEST_ENV ("ZM_TEST_S3_BUCKET"), coord_env);
+    snprintf (s_base, sizeof s_base, "%s", s_coord.base);
+    int port = s_coord.port;
 
     http_options_t opts;
     http_options_defaults (&opts);
@@ -374,12 +334,7 @@ main (void)
     json_decref (second);
 
     //  SIGTERM: drains and exits 0
-    CHECK (kill (pid, SIGTERM) == 0);
-    int status = 0;
-    CHECK (waitpid (pid, &status, 0) == pid);
-    s_child = 0;
-    CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0);
-    waitpid (drainer, NULL, 0);
+    CHECK (tcoord_stop (&s_coord));
 
     s3_destroy (&s3);
     http_destroy (&s_http);
