@@ -22,14 +22,41 @@
 
 static char tt_dir [128];
 static char *tt_dsn;
+static char tt_db_name [96];
+
+//  Drops the test's database and removes its directory; at exit (also after a failed
+//  CHECK) and from tt_teardown. Safe to call twice.
+static void
+tt_cleanup (void)
+{
+    if (*tt_db_name && getenv ("ZM_TEST_PG_DSN")) {
+        char err [256], sql [160];
+        db_t *admin = db_new (getenv ("ZM_TEST_PG_DSN"), "test", 5, 30000, err, sizeof err);
+        snprintf (sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", tt_db_name);
+        if (!admin || db_exec (admin, sql, 0, NULL, NULL) != 0)
+            fprintf (stderr, "could not drop %s\n", tt_db_name);
+        db_destroy (&admin);
+        tt_db_name [0] = 0;
+    }
+    if (*tt_dir) {
+        char cmd [200];
+        snprintf (cmd, sizeof cmd, "rm -rf %s", tt_dir);
+        if (system (cmd) != 0)
+            fprintf (stderr, "could not remove %s\n", tt_dir);
+        tt_dir [0] = 0;
+    }
+}
 
 //  A fresh database with every migration applied; returns a connection (caller destroys).
+//  The database and the directory tt_dir are removed at exit (tt_cleanup).
 static inline db_t *
 tt_setup (const char *tag)
 {
     snprintf (tt_dir, sizeof tt_dir, "/tmp/zm_%s_%d", tag, (int) getpid ());
     mkdir (tt_dir, 0700);
+    atexit (tt_cleanup);
     tt_dsn = tl_database (tag);
+    snprintf (tt_db_name, sizeof tt_db_name, "zmtest_%s_%d", tag, (int) getpid ());
     char err [256];
     db_t *db = db_new (tt_dsn, "test", 5, 30000, err, sizeof err);
     CHECK (db);
@@ -200,10 +227,9 @@ static inline void
 tt_teardown (db_t **db_p)
 {
     db_destroy (db_p);
-    char cmd [200];
-    snprintf (cmd, sizeof cmd, "rm -rf %s", tt_dir);
-    CHECK (system (cmd) == 0);
+    tt_cleanup ();
     free (tt_dsn);
+    tt_dsn = NULL;
 }
 
 #endif

@@ -2,7 +2,8 @@
     supervisor (zipmined --workers <tier>, heartbeat.ms 300 x 3 misses: a worker silent for
     900 ms is SIGKILLed, event child_heartbeat_lost), the supervisor's /metrics read for the
     worker's last heartbeat, and the sockets of the tier's neighbours over ipc:// in
-    <tt_dir>/run/hb. Builds on test_tier1_lib.h; every helper fails the test (CHECK).       */
+    <tt_dir>/run/hb. Builds on test_tier1_lib.h (whose tt_cleanup drops the database and
+    the directory at exit); every helper fails the test (CHECK).                             */
 #ifndef ZM_TEST_TIER_HB_LIB_H
 #define ZM_TEST_TIER_HB_LIB_H
 
@@ -13,8 +14,8 @@
 
 static pid_t th_sup;
 static char th_run [200], th_log [300], th_metrics [128];
-static char *th_drop_db;                //  "zmtest_<tag>_<pid>", dropped at exit
 
+//  At exit, before tt_cleanup drops the database: the supervisor and its children.
 static void
 th_cleanup (void)
 {
@@ -23,30 +24,13 @@ th_cleanup (void)
         waitpid (th_sup, NULL, 0);
         th_sup = 0;
     }
-    if (th_drop_db) {
-        char err [256], sql [160];
-        db_t *admin = db_new (getenv ("ZM_TEST_PG_DSN"), "test", 5, 30000, err, sizeof err);
-        snprintf (sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", th_drop_db);
-        if (admin)
-            db_exec (admin, sql, 0, NULL, NULL);
-        db_destroy (&admin);
-        free (th_drop_db);
-        th_drop_db = NULL;
-    }
-    if (*tt_dir) {
-        char cmd [200];
-        snprintf (cmd, sizeof cmd, "rm -rf %s", tt_dir);
-        if (system (cmd) != 0)
-            fprintf (stderr, "could not remove %s\n", tt_dir);
-    }
 }
 
-//  tt_setup plus the cleanup at exit (supervisor, database, directory).
+//  tt_setup plus the supervisor's cleanup at exit.
 static inline db_t *
 th_setup (const char *tag)
 {
     db_t *db = tt_setup (tag);
-    CHECK (asprintf (&th_drop_db, "zmtest_%s_%d", tag, (int) getpid ()) > 0);
     atexit (th_cleanup);
     snprintf (th_run, sizeof th_run, "%s/run", tt_dir);
     char dir [260];
