@@ -76,11 +76,7 @@ s_setup (t_t *t, const char *tag, const char *inflight)
     chmod (script, 0700);
     snprintf (hook, sizeof hook, "%s %s", script, t->hook_out);
     setenv ("ZM_DB_DSN", t->tdb.dsn, 1);
-    setenv ("ZM_S3_ENDPOINT", TEST_ENV ("ZM_TEST_S3_ENDPOINT"), 1);
-    setenv ("ZM_S3_BUCKET", t->bucket, 1);
-    setenv ("ZM_S3_REGION", TEST_ENV ("ZM_TEST_S3_REGION"), 1);
-    setenv ("ZM_S3_ACCESS_KEY", TEST_ENV ("ZM_TEST_S3_ACCESS_KEY"), 1);
-    setenv ("ZM_S3_SECRET_KEY", TEST_ENV ("ZM_TEST_S3_SECRET_KEY"), 1);
+    t_env_s3 (t->bucket);
     setenv ("ZM_S3_TIMEOUT_MS", "5000", 1);
     setenv ("ZM_S3_MODE", "direct", 1);     //  grant mode: test_consensus_grant.c
     setenv ("ZM_LOG_LEVEL", "warn", 1);
@@ -90,12 +86,7 @@ s_setup (t_t *t, const char *tag, const char *inflight)
     setenv ("ZM_CONSENSUS_WEIGHTS_FILE", t->weights, 1);
     setenv ("ZM_CONSENSUS_HOOK", hook, 1);
     setenv ("ZM_CONSENSUS_HOOK_TIMEOUT_MS", "5000", 1);
-    char *argv [] = { "test", NULL };
-    char err [256];
-    int rc = zm_config_load (&t->cfg, 1, argv, err, sizeof err);
-    if (rc != 0)
-        fprintf (stderr, "config: %s\n", err);
-    CHECK_EQ_INT (rc, 0);
+    t_config (&t->cfg);
     s3_config_t c = { .endpoint = t->cfg.s3_endpoint, .region = t->cfg.s3_region,
                       .access_key = t->cfg.s3_access_key, .secret_key = t->cfg.s3_secret_key,
                       .path_style = true, .max_attempts = 1 };

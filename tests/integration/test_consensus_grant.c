@@ -38,13 +38,7 @@ s_config (zm_config_t *cfg, const char *mode, const char *url, bool creds)
     setenv ("ZM_COORDINATOR_URL", url, 1);
     setenv ("ZM_S3_ACCESS_KEY", creds ? TEST_ENV ("ZM_TEST_S3_ACCESS_KEY") : "", 1);
     setenv ("ZM_S3_SECRET_KEY", creds ? TEST_ENV ("ZM_TEST_S3_SECRET_KEY") : "", 1);
-    char *argv [] = { "test", NULL };
-    char err [256];
-    memset (cfg, 0, sizeof *cfg);
-    int rc = zm_config_load (cfg, 1, argv, err, sizeof err);
-    if (rc != 0)
-        fprintf (stderr, "config: %s\n", err);
-    CHECK_EQ_INT (rc, 0);
+    t_config (cfg);
 }
 
 //  The epoch scored with doc stored at key (what s_score leaves), listed by the downloader.
@@ -60,21 +54,6 @@ s_scored (db_t *db, const char *epoch, const char *key, const char *doc)
     CHECK_EQ_INT (db_exec (db, "INSERT INTO validator_consensus_epochs (epoch_id, "
                            "consensus_hash, result_key, result_doc) VALUES ($1, "
                            "repeat ('ab', 32), $2, $3)", DB_P (epoch, key, doc), NULL), 0);
-}
-
-static double
-s_metric (metrics_t *m, const char *series)
-{
-    char *text = metrics_render (m, NULL);
-    CHECK (text);
-    double v = 0;
-    char pat [256];
-    snprintf (pat, sizeof pat, "\n%s ", series);
-    const char *p = strstr (text, pat);
-    if (p)
-        v = atof (p + strlen (pat));
-    free (text);
-    return v;
 }
 
 int
@@ -160,8 +139,8 @@ main (void)
     s_scored (check, epoch, key, doc_m);
     CHECK_EQ_INT (consensus_step (wrong, epoch), RC_RETRY);
     CHECK_EQ_INT (consensus_step (wrong, epoch), RC_RETRY);     //  within the backoff
-    CHECK_EQ_INT ((int) s_metric (wm, "zipmine_consensus_grants_total{result=\"refused\"}"), 1);
-    CHECK_EQ_INT ((int) s_metric (wm, "zipmine_consensus_grants_total{result=\"ok\"}"), 0);
+    CHECK_EQ_INT ((int) t_metric (wm, "zipmine_consensus_grants_total{result=\"refused\"}"), 1);
+    CHECK_EQ_INT ((int) t_metric (wm, "zipmine_consensus_grants_total{result=\"ok\"}"), 0);
     CHECK_EQ_INT (tdb_int (check, "SELECT count(*) FROM validator_consensus_epochs WHERE "
                            "published_at IS NOT NULL", 0, NULL), 0);
     char *data = NULL;
@@ -182,7 +161,7 @@ main (void)
         snprintf (key, sizeof key, "validators/5SomeoneElse/%s/validation_results/1.json", epoch);
         s_scored (check, epoch, key, doc_m);
         CHECK_EQ_INT (consensus_step (wrong, epoch), RC_RETRY);
-        CHECK_EQ_INT ((int) s_metric (wm, "zipmine_consensus_grants_total{result=\"refused\"}"),
+        CHECK_EQ_INT ((int) t_metric (wm, "zipmine_consensus_grants_total{result=\"refused\"}"),
                       1);
         CHECK (s3_get_buffer (s3, bucket, key, 1 << 20, &data, &size) != 0);
         consensus_destroy (&wrong);
@@ -196,7 +175,7 @@ main (void)
     const char *doc = "{\"consensus_hash\":\"abab\",\"epoch_id\":\"e\",\"validator\":\"us\"}";
     s_scored (check, epoch, key, doc);
     CHECK_EQ_INT (consensus_step (con, epoch), CONSENSUS_PUBLISHED);
-    CHECK_EQ_INT ((int) s_metric (metrics, "zipmine_consensus_grants_total{result=\"ok\"}"), 1);
+    CHECK_EQ_INT ((int) t_metric (metrics, "zipmine_consensus_grants_total{result=\"ok\"}"), 1);
     CHECK_EQ_INT (s3_get_buffer (s3, bucket, key, 1 << 20, &data, &size), 0);
     CHECK_EQ_INT ((int) size, (int) strlen (doc));
     CHECK_EQ_MEM (data, doc, size);
@@ -214,7 +193,7 @@ main (void)
                            DB_P (wallet_ss58 (miner))), 0);
     //  published once: the next step waits for the verdict delay, asks for nothing
     CHECK_EQ_INT (consensus_step (con, epoch), CONSENSUS_PUBLISHED);
-    CHECK_EQ_INT ((int) s_metric (metrics, "zipmine_consensus_grants_total{result=\"ok\"}"), 1);
+    CHECK_EQ_INT ((int) t_metric (metrics, "zipmine_consensus_grants_total{result=\"ok\"}"), 1);
 
     //  exactly one object under our prefix
     s3_list_query_t q = { .prefix = prefix };

@@ -37,22 +37,13 @@ tdl_setup (tdl_t *t, const char *tag, const char *mode)
         if (*p == '_')
             *p = '-';
     setenv ("ZM_DB_DSN", t->tdb.dsn, 1);
-    setenv ("ZM_S3_ENDPOINT", TEST_ENV ("ZM_TEST_S3_ENDPOINT"), 1);
-    setenv ("ZM_S3_BUCKET", t->bucket, 1);
-    setenv ("ZM_S3_REGION", TEST_ENV ("ZM_TEST_S3_REGION"), 1);
-    setenv ("ZM_S3_ACCESS_KEY", TEST_ENV ("ZM_TEST_S3_ACCESS_KEY"), 1);
-    setenv ("ZM_S3_SECRET_KEY", TEST_ENV ("ZM_TEST_S3_SECRET_KEY"), 1);
+    t_env_s3 (t->bucket);
     setenv ("ZM_S3_TIMEOUT_MS", "5000", 1);
     setenv ("ZM_DOWNLOADER_MODE", mode, 1);
     setenv ("ZM_DOWNLOADER_OBJECT_MAX", "1048576", 1);
     setenv ("ZM_DOWNLOADER_LIST_PAGE", "2", 1);
     setenv ("ZM_DOWNLOADER_GRACE_MS", "0", 1);
-    char *argv [] = { "test", NULL };
-    char err [256];
-    int rc = zm_config_load (&t->cfg, 1, argv, err, sizeof err);
-    if (rc != 0)
-        fprintf (stderr, "config: %s\n", err);
-    CHECK_EQ_INT (rc, 0);
+    t_config (&t->cfg);
 
     s3_config_t c = { .endpoint = t->cfg.s3_endpoint, .region = t->cfg.s3_region,
                       .access_key = t->cfg.s3_access_key, .secret_key = t->cfg.s3_secret_key,
@@ -161,16 +152,7 @@ tdl_put_body (tdl_t *t, const char *hotkey, const char *epoch, const char *zip, 
 static inline double
 tdl_metric (tdl_t *t, const char *series)
 {
-    char *text = metrics_render (t->metrics, NULL);
-    CHECK (text);
-    double v = 0;
-    char pat [256];
-    snprintf (pat, sizeof pat, "\n%s ", series);
-    const char *p = strstr (text, pat);
-    if (p)
-        v = atof (p + strlen (pat));
-    free (text);
-    return v;
+    return t_metric (t->metrics, series);
 }
 
 //  A text value from a query.

@@ -7,6 +7,7 @@
 #include "common/db.h"
 #include "common/rc.h"
 #include "proto/listing_batch.h"
+#include "tests/support/test_env.h"
 #include "tests/support/test_proc.h"
 #include "tests/testutil.h"
 

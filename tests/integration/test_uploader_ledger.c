@@ -121,11 +121,7 @@ main (void)
     const char *bucket = TEST_ENV ("ZM_TEST_S3_BUCKET");
     const char *s3_endpoint = TEST_ENV ("ZM_TEST_S3_ENDPOINT");
     setenv ("ZM_S3_MODE", "direct", 1);
-    setenv ("ZM_S3_ENDPOINT", s3_endpoint, 1);
-    setenv ("ZM_S3_BUCKET", bucket, 1);
-    setenv ("ZM_S3_REGION", TEST_ENV ("ZM_TEST_S3_REGION"), 1);
-    setenv ("ZM_S3_ACCESS_KEY", TEST_ENV ("ZM_TEST_S3_ACCESS_KEY"), 1);
-    setenv ("ZM_S3_SECRET_KEY", TEST_ENV ("ZM_TEST_S3_SECRET_KEY"), 1);
+    t_env_s3 (bucket);
     setenv ("ZM_S3_TIMEOUT_MS", "3000", 1);
     setenv ("ZM_COORDINATOR_URL", "http://127.0.0.1:1", 1);     //  no status reports here
     setenv ("ZM_UPLOADER_SWEEP_MS", "200", 1);

@@ -29,19 +29,6 @@ t_store (db_t *db, const char *epoch, const char *zip, int base, int n)
                            NULL), 0);
 }
 
-//  Loads the configuration from the environment (set the ZM_* variables first).
-static inline void
-t_config (zm_config_t *cfg)
-{
-    char *argv [] = { "test", NULL };
-    char err [256];
-    memset (cfg, 0, sizeof *cfg);
-    int rc = zm_config_load (cfg, 1, argv, err, sizeof err);
-    if (rc != 0)
-        fprintf (stderr, "config: %s\n", err);
-    CHECK_EQ_INT (rc, 0);
-}
-
 //  An S3 client with the test server's credentials.
 static inline s3_t *
 t_s3 (void)

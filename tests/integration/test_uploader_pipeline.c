@@ -83,11 +83,7 @@ main (void)
     setenv ("ZM_WALLET_NAME", "miner", 1);
     setenv ("ZM_WALLET_HOTKEY", "default", 1);
     setenv ("ZM_S3_MODE", "direct", 1);
-    setenv ("ZM_S3_ENDPOINT", TEST_ENV ("ZM_TEST_S3_ENDPOINT"), 1);
-    setenv ("ZM_S3_BUCKET", bucket, 1);
-    setenv ("ZM_S3_REGION", TEST_ENV ("ZM_TEST_S3_REGION"), 1);
-    setenv ("ZM_S3_ACCESS_KEY", TEST_ENV ("ZM_TEST_S3_ACCESS_KEY"), 1);
-    setenv ("ZM_S3_SECRET_KEY", TEST_ENV ("ZM_TEST_S3_SECRET_KEY"), 1);
+    t_env_s3 (bucket);
     setenv ("ZM_COORDINATOR_URL", "http://127.0.0.1:1", 1);
     setenv ("ZM_UPLOADER_SWEEP_MS", "500", 1);
 

@@ -76,7 +76,6 @@ main (void)
 {
     test_status_for ();
     const char *build = TEST_ENV ("ZM_BUILD_DIR");
-    const char *s3_endpoint = TEST_ENV ("ZM_TEST_S3_ENDPOINT");
     const char *bucket = TEST_ENV ("ZM_TEST_S3_BUCKET");
     tdb_t coord_db, db_f, db_t_;
     tdb_create (&coord_db, "upstatus_coord");
@@ -140,11 +139,7 @@ main (void)
     s_fail_task (cf, "2020-01-01T00-00-00", "99501", "attempts exhausted");
 
     setenv ("ZM_S3_MODE", "direct", 1);
-    setenv ("ZM_S3_ENDPOINT", s3_endpoint, 1);
-    setenv ("ZM_S3_BUCKET", bucket, 1);
-    setenv ("ZM_S3_REGION", TEST_ENV ("ZM_TEST_S3_REGION"), 1);
-    setenv ("ZM_S3_ACCESS_KEY", TEST_ENV ("ZM_TEST_S3_ACCESS_KEY"), 1);
-    setenv ("ZM_S3_SECRET_KEY", TEST_ENV ("ZM_TEST_S3_SECRET_KEY"), 1);
+    t_env_s3 (bucket);
     setenv ("ZM_S3_TIMEOUT_MS", "5000", 1);
     setenv ("ZM_COORDINATOR_URL", base, 1);
     setenv ("ZM_UPLOADER_STATUS_INTERVAL_MS", "60000", 1);
