@@ -1,5 +1,5 @@
 /*  Shared by the worker tests: the test services' settings into the environment, the
-    configuration loaded from it, one value of a metrics registry.                           */
+    configuration loaded from it, one value of a metrics registry (rendered, or sampled).    */
 #ifndef ZM_TEST_ENV_H
 #define ZM_TEST_ENV_H
 
@@ -49,6 +49,23 @@ t_metric (metrics_t *m, const char *series)
     if (p)
         v = atof (p + strlen (pat));
     free (text);
+    return v;
+}
+
+//  The value of the last sample named name in m whose first label's value is label_value
+//  (NULL: any labels), from metrics_samples; -1 when there is none.
+static inline double
+t_sample (metrics_t *m, const char *name, const char *label_value)
+{
+    metrics_sample_t *rows;
+    ssize_t n = metrics_samples (m, &rows);
+    double v = -1;
+    for (ssize_t i = 0; i < n; i++)
+        if (strcmp (rows [i].name, name) == 0
+        &&  (!label_value || (rows [i].nlabels && strcmp (rows [i].labels [0].value,
+                                                            label_value) == 0)))
+            v = rows [i].value;
+    free (rows);
     return v;
 }
 

@@ -10,6 +10,7 @@
 #include "common/worker.h"
 #include "common/zmqx.h"
 #include "proto/heartbeat.h"
+#include "tests/support/test_env.h"
 #include "tests/testutil.h"
 
 #include <unistd.h>
@@ -32,15 +33,7 @@ typedef struct {
 static double
 s_metric (worker_t *w, const char *name, const char *label_value)
 {
-    metrics_sample_t *rows;
-    ssize_t n = metrics_samples (worker_metrics (w), &rows);
-    double v = -1;
-    for (ssize_t i = 0; i < n; i++)
-        if (strcmp (rows [i].name, name) == 0
-        &&  rows [i].nlabels == 1 && strcmp (rows [i].labels [0].value, label_value) == 0)
-            v = rows [i].value;
-    free (rows);
-    return v;
+    return t_sample (worker_metrics (w), name, label_value);
 }
 
 //  Reads every heartbeat waiting; returns true when one matched (state, reason).

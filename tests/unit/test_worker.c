@@ -9,6 +9,7 @@
 #include "common/worker.h"
 #include "common/zmqx.h"
 #include "proto/heartbeat.h"
+#include "tests/support/test_env.h"
 #include "tests/testutil.h"
 
 #include <fcntl.h>
@@ -39,16 +40,7 @@ s_new (void)
 static double
 s_metric (worker_t *w, const char *name, const char *label_value)
 {
-    metrics_sample_t *rows;
-    ssize_t n = metrics_samples (worker_metrics (w), &rows);
-    double v = -1;
-    for (ssize_t i = 0; i < n; i++)
-        if (strcmp (rows [i].name, name) == 0
-        &&  (!label_value || (rows [i].nlabels && strcmp (rows [i].labels [0].value,
-                                                            label_value) == 0)))
-            v = rows [i].value;
-    free (rows);
-    return v;
+    return t_sample (worker_metrics (w), name, label_value);
 }
 
 typedef struct {
