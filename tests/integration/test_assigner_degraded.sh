@@ -54,11 +54,7 @@ export ZM_WORKERS="assigner"
 export ZM_COORDINATOR_URL=http://127.0.0.1:$rport
 export ZM_WALLET_PATH="$T/w" ZM_WALLET_NAME=m ZM_WALLET_HOTKEY=default
 export ZM_ASSIGNER_POLL_MS=1000
-"$BIN/zipmined" --heartbeat.ms 500 > "$T/log" 2>&1 &
-SUP=$!
-wait_until 15000 test -s "$T/run/an/http.port" || fail "zipmined did not start"
-URL="http://127.0.0.1:$(cat "$T/run/an/http.port")"
-readyz_is () { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$URL/readyz")" = "$1" ]; }
+nt_node an --heartbeat.ms 500
 recorded () { [ "$(q 'SELECT count(*) FROM miner_epochs' 2>/dev/null)" = 1 ]; }
 
 wait_until 60000 recorded || fail "no epoch recorded through the slow relay"

@@ -44,11 +44,7 @@ export ZM_S3_MODE=direct ZM_S3_ENDPOINT="http://127.0.0.1:$rport" ZM_S3_BUCKET="
 export ZM_S3_REGION="${ZM_TEST_S3_REGION:-us-east-1}" ZM_S3_ACCESS_KEY="${ZM_TEST_S3_ACCESS_KEY:-}"
 export ZM_S3_SECRET_KEY="${ZM_TEST_S3_SECRET_KEY:-}" ZM_S3_TIMEOUT_MS=3000
 export ZM_COORDINATOR_URL=http://127.0.0.1:1 ZM_UPLOADER_SWEEP_MS=300
-"$BIN/zipmined" --heartbeat.ms 500 > "$T/log" 2>&1 &
-SUP=$!
-wait_until 15000 test -s "$T/run/un/http.port" || fail "zipmined did not start"
-URL="http://127.0.0.1:$(cat "$T/run/un/http.port")"
-readyz_is () { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$URL/readyz")" = "$1" ]; }
+nt_node un --heartbeat.ms 500
 wait_until 60000 readyz_is 200 || fail "/readyz not 200 at start: $(curl -s "$URL/readyz")"
 upid=$(pgrep -P "$SUP" -x uploader || true)
 [ -n "$upid" ] || fail "no uploader child"

@@ -9,6 +9,10 @@
 #   wait_until MS CMD...  runs CMD every 100 ms until it succeeds; 1 after MS ms
 #   q SQL                 one psql command on $DB, unaligned tuples only
 #   nt_free_port          a loopback TCP port nobody listens on (bound, then released)
+#   nt_node NAME ARGS...  starts $BIN/zipmined ARGS (the exported ZM_* environment, with
+#                         ZM_RUN_DIR=$T/run and ZM_NODE_NAME=NAME) logging to $T/log; sets
+#                         $SUP, and $URL once its HTTP server listens (fails the test after 15 s)
+#   readyz_is CODE        $URL/readyz answers CODE
 #   nt_relay PORT HOST HPORT [DELAY_FILE]
 #                         starts tests/support/tcp_relay.py: 127.0.0.1:PORT -> HOST:HPORT, each
 #                         answer held back by the milliseconds in DELAY_FILE; sets $RELAY,
@@ -60,3 +64,13 @@ nt_relay () {
     RELAY=$!
     wait_until 20000 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null || fail "relay did not start"
 }
+
+nt_node () {
+    local name=$1; shift
+    "$BIN/zipmined" "$@" > "$T/log" 2>&1 &
+    SUP=$!
+    wait_until 15000 test -s "$T/run/$name/http.port" || fail "zipmined did not start"
+    URL="http://127.0.0.1:$(cat "$T/run/$name/http.port")"
+}
+
+readyz_is () { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$URL/readyz")" = "$1" ]; }
