@@ -1,8 +1,8 @@
 /*  fuzz_grant: grant_parse (common/grant.h) on arbitrary bytes, the coordinator's upload
-    grant as the consensus worker receives it. Never a crash or a leak, and an accepted grant
-    holds together: an http(s) URL within GRANT_URL_MAX, a prefix of 1..GRANT_PREFIX_MAX
-    bytes, a valid epoch id, at most GRANT_FIELDS_MAX string fields, none named key or file;
-    a rejected one has a reason.                                                             */
+    grant as the consensus worker and the uploader receive it. Never a crash or a leak, and
+    an accepted grant holds together: an http(s) URL within GRANT_URL_MAX, a prefix of
+    1..GRANT_PREFIX_MAX bytes, a valid epoch id, at most GRANT_FIELDS_MAX string fields, none
+    named key or file; a rejected one has a reason.                                          */
 #include "common/epoch.h"
 #include "common/grant.h"
 
