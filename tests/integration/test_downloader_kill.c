@@ -111,11 +111,7 @@ main (void)
         }
     }
     CHECK_EQ_INT (distinct, N);
-    CHECK (kill (pid, SIGTERM) == 0);
-    int status = 0;
-    CHECK (waitpid (pid, &status, 0) == pid);
-    s_child = 0;
-    CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    CHECK_EQ_INT (t_term (&s_child, NULL), 0);
 
     CHECK_EQ_INT (tdb_int (db, "SELECT count(*) FROM validator_submissions WHERE state = "
                                "'downloaded' AND listing_count = 200", 0, NULL), N);

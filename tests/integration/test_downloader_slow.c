@@ -360,7 +360,7 @@ main (void)
     CHECK (router && t1 && co);
 
     int64_t t0 = clock_mono_ms ();
-    pid_t pid = s_start (t.dsn, dir, wallets, s3ep, sup, logpath);
+    s_start (t.dsn, dir, wallets, s3ep, sup, logpath);
     watch_t w;
     memset (&w, 0, sizeof w);
     s_watch (router, t1, co, ids, &w, 30000, true);
@@ -393,15 +393,10 @@ main (void)
     s_watch (router, t1, co, ids, &w, 500, false);
     CHECK_EQ_INT (s_count (db, "SELECT count(*) FROM validator_submissions WHERE zipcode = "
                                "'10004' AND state = 'listed' AND requested_at IS NOT NULL"), 1);
-    t0 = clock_mono_ms ();
-    CHECK (kill (pid, SIGTERM) == 0);
-    int status = 0;
-    CHECK (waitpid (pid, &status, 0) == pid);
-    s_child = 0;
-    int64_t took = clock_mono_ms () - t0;
-    printf ("exited %d %lld ms after SIGTERM with D in flight\n",
-            WIFEXITED (status) ? WEXITSTATUS (status) : -1, (long long) took);
-    CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    int64_t took = 0;
+    int code = t_term (&s_child, &took);
+    printf ("exited %d %lld ms after SIGTERM with D in flight\n", code, (long long) took);
+    CHECK_EQ_INT (code, 0);
     CHECK (took < 2500);
     CHECK (t_log_count (logpath, "\"event\":\"submission_get_stopped\"") > 0);
     CHECK_EQ_INT (s_count (db, "SELECT count(*) FROM validator_submissions WHERE zipcode = "
@@ -409,7 +404,7 @@ main (void)
 
     //  restart: D is served at once now and stored, once
     atomic_store (&srv.d_fast, true);
-    pid = s_start (t.dsn, dir, wallets, s3ep, sup, logpath);
+    s_start (t.dsn, dir, wallets, s3ep, sup, logpath);
     memset (&w, 0, sizeof w);
     t0 = clock_mono_ms ();
     while (!w.t1_at [3] && clock_mono_ms () - t0 < 20000)
@@ -418,10 +413,7 @@ main (void)
     CHECK_EQ_INT (s_count (db, "SELECT count(*) FROM validator_submissions WHERE "
                                "state = 'downloaded'"), 3);
     CHECK_EQ_INT (s_count (db, "SELECT count(*) FROM validator_submission_listings"), 8 + 3 + 2);
-    CHECK (kill (pid, SIGTERM) == 0);
-    CHECK (waitpid (pid, &status, 0) == pid);
-    s_child = 0;
-    CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    CHECK_EQ_INT (t_term (&s_child, NULL), 0);
 
     atomic_store (&srv.quit, true);
     pthread_join (server, NULL);

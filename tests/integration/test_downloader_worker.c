@@ -171,11 +171,7 @@ main (void)
                            DB_P (epoch)), (int64_t) nzips);
 
     //  SIGTERM: exit 0
-    CHECK (kill (pid, SIGTERM) == 0);
-    int status = 0;
-    CHECK (waitpid (pid, &status, 0) == pid);
-    s_downloader = 0;
-    CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    CHECK_EQ_INT (t_term (&s_downloader, NULL), 0);
 
     db_destroy (&db);
     zsock_destroy (&t1_pull);

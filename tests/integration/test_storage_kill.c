@@ -102,10 +102,7 @@ main (void)
     CHECK_EQ_INT (t_q (check, "SELECT count(*) FROM miner_batches"), 1);
     printf ("re-sent batch stored exactly once\n");
 
-    CHECK (kill (pid, SIGTERM) == 0);
-    CHECK (waitpid (pid, &status, 0) == pid);
-    s_child = 0;
-    CHECK (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    CHECK_EQ_INT (t_term (&s_child, NULL), 0);
 
     zsock_destroy (&push);
     msgpack_sbuffer_destroy (&sb);

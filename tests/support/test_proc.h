@@ -3,12 +3,15 @@
 #ifndef ZM_TEST_PROC_H
 #define ZM_TEST_PROC_H
 
+#include "common/clock.h"
 #include "tests/testutil.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 //  Starts $ZM_BUILD_DIR/bin/<name> with the arguments args (NULL-terminated; may be NULL)
@@ -39,6 +42,22 @@ t_spawn (const char *name, const char *logpath, const char *const *env,
         _exit (127);
     }
     return pid;
+}
+
+//  SIGTERM to the child *pid_p, then waits for it and zeroes *pid_p (an exit handler then
+//  leaves it alone). Returns its exit code, or -1 when a signal ended it; *took_ms (may be
+//  NULL) gets the time from the signal to its end.
+static inline int
+t_term (pid_t *pid_p, int64_t *took_ms)
+{
+    int64_t t0 = clock_mono_ms ();
+    CHECK (*pid_p > 0 && kill (*pid_p, SIGTERM) == 0);
+    int status = 0;
+    CHECK (waitpid (*pid_p, &status, 0) == *pid_p);
+    *pid_p = 0;
+    if (took_ms)
+        *took_ms = clock_mono_ms () - t0;
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }
 
 //  Lines of the file at logpath that hold needle (0 when it does not exist).
