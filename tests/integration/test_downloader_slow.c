@@ -347,12 +347,10 @@ main (void)
     char wallets [256], logpath [256], sup [300], ep [320];
     snprintf (wallets, sizeof wallets, "%s/wallets", dir);
     snprintf (logpath, sizeof logpath, "%s/downloader.log", dir);
-    snprintf (sup, sizeof sup, "ipc://%s/sup.ipc", dir);
     wallet_t *hot = wallet_new_dev ("slow-validator");
     const char *reason = NULL;
     CHECK (wallet_write_hotkey (hot, wallets, "validator", "default", &reason) == 0);
-    snprintf (ep, sizeof ep, "@%s", sup);
-    zsock_t *router = zmqx_new (ZMQ_ROUTER, ep, NULL);
+    zsock_t *router = t_sup_router (dir, "sup", sup, sizeof sup);
     snprintf (ep, sizeof ep, "@ipc://%s/t1.ipc", dir);
     zsock_t *t1 = zmqx_new (ZMQ_PULL, ep, NULL);
     snprintf (ep, sizeof ep, "@ipc://%s/co.ipc", dir);

@@ -49,14 +49,10 @@ main (void)
     char wallets [256], logpath [256], sup [300];
     snprintf (wallets, sizeof wallets, "%s/wallets", dir);
     snprintf (logpath, sizeof logpath, "%s/uploader.log", dir);
-    snprintf (sup, sizeof sup, "ipc://%s/sup.ipc", dir);
     wallet_t *hot = wallet_new_dev ("hb-miner");
     const char *reason = NULL;
     CHECK (wallet_write_hotkey (hot, wallets, "miner", "default", &reason) == 0);
-    char bind_ep [320];
-    snprintf (bind_ep, sizeof bind_ep, "@%s", sup);
-    zsock_t *router = zmqx_new (ZMQ_ROUTER, bind_ep, NULL);
-    CHECK (router);
+    zsock_t *router = t_sup_router (dir, "sup", sup, sizeof sup);
 
     const char *env [] = {
         "ZM_DB_DSN", t.dsn, "ZM_RUN_DIR", dir, "ZM_NODE_NAME", "hb",

@@ -4,6 +4,7 @@
 #define ZM_TEST_PROC_H
 
 #include "common/clock.h"
+#include "common/zmqx.h"
 #include "tests/testutil.h"
 
 #include <stdbool.h>
@@ -42,6 +43,21 @@ t_spawn (const char *name, const char *logpath, const char *const *env,
         _exit (127);
     }
     return pid;
+}
+
+//  The supervisor's side of a worker under test: a ROUTER bound at ipc://dir/name.ipc (linger
+//  0), that endpoint into ep (what the worker's ZM_SUP_ENDPOINT names).
+static inline zsock_t *
+t_sup_router (const char *dir, const char *name, char *ep, size_t size)
+{
+    snprintf (ep, size, "ipc://%s/%s.ipc", dir, name);
+    char bind [600];
+    snprintf (bind, sizeof bind, "@%s", ep);
+    zmqx_opts_t opts = zmqx_opts_default ();
+    opts.linger_ms = 0;
+    zsock_t *router = zmqx_new (ZMQ_ROUTER, bind, &opts);
+    CHECK (router);
+    return router;
 }
 
 //  SIGTERM to the child *pid_p, then waits for it and zeroes *pid_p (an exit handler then

@@ -11,6 +11,7 @@
 #include "common/zmqx.h"
 #include "proto/heartbeat.h"
 #include "tests/support/test_env.h"
+#include "tests/support/test_proc.h"
 #include "tests/testutil.h"
 
 #include <unistd.h>
@@ -162,13 +163,7 @@ static zsock_t *
 s_router (const char *name)
 {
     char ep [256];
-    snprintf (ep, sizeof ep, "ipc://%s/%s.ipc", s_dir, name);
-    char bind [300];
-    snprintf (bind, sizeof bind, "@%s", ep);
-    zmqx_opts_t opts = zmqx_opts_default ();
-    opts.linger_ms = 0;
-    zsock_t *router = zmqx_new (ZMQ_ROUTER, bind, &opts);
-    CHECK (router);
+    zsock_t *router = t_sup_router (s_dir, name, ep, sizeof ep);
     setenv ("ZM_SUP_ENDPOINT", ep, 1);
     return router;
 }

@@ -10,6 +10,7 @@
 #include "common/zmqx.h"
 #include "proto/heartbeat.h"
 #include "tests/support/test_env.h"
+#include "tests/support/test_proc.h"
 #include "tests/testutil.h"
 
 #include <fcntl.h>
@@ -387,13 +388,7 @@ test_heartbeats (void)
 {
     s_clear_env ();
     char ep [256];
-    snprintf (ep, sizeof ep, "ipc://%s/sup.ipc", s_dir);
-    char bind [300];
-    snprintf (bind, sizeof bind, "@%s", ep);
-    zmqx_opts_t opts = zmqx_opts_default ();
-    opts.linger_ms = 0;
-    zsock_t *router = zmqx_new (ZMQ_ROUTER, bind, &opts);
-    CHECK (router);
+    zsock_t *router = t_sup_router (s_dir, "sup", ep, sizeof ep);
     setenv ("ZM_SUP_ENDPOINT", ep, 1);
     setenv ("ZM_WORKER_INDEX", "3", 1);
     setenv ("ZM_HEARTBEAT_MS", "50", 1);
