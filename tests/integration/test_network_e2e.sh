@@ -61,10 +61,14 @@ fail () {
     exit 1
 }
 
-# A base port with the 40 ports above it free (coordinator, world, one /metrics per node).
+# A base port with the 40 ports above it free (coordinator, world, one /metrics per node),
+# below the kernel's ephemeral range: the other tests running beside this one take their
+# ports from the kernel (bind to port 0) and their connections' source ports come from that
+# range too, so none of them can take a port of ours between this check and the bind.
 base=$(python3 -c 'import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
 for _ in range(200):
-    b = random.randrange(20000, 60000)
+    b = random.randrange(10000, max(10001, lo - 40))
     try:
         socks = []
         for p in range(b, b + 40):
