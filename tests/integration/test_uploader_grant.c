@@ -181,7 +181,7 @@ main (void)
     printf ("IN_PROGRESS then COMPLETED recorded by the coordinator\n");
 
     //  an epoch the coordinator has moved past: no grant can be had for it, the ledger says
-    //  failed, nothing is uploaded and nothing reported
+    //  failed and nothing is uploaded
     int64_t start_s = 0;
     CHECK (epoch_id_parse (epoch, &start_s) == 0);
     char old [EPOCH_ID_LEN + 1];
@@ -195,6 +195,15 @@ main (void)
     CHECK_EQ_INT (tdb_int (check, "SELECT count(*) FROM miner_tasks WHERE epoch_id = $1 AND "
                                   "status = 'failed'", DB_P (old)), 1);
     CHECK_EQ_INT (uploader_upload (up, old, "99501"), RC_ERR);      //  stays failed
+    //  Every task of the past epoch is settled and one failed: its final status is FAILED.
+    //  The coordinator records it only if it was running when that epoch began (it started
+    //  in the previous grid slot); otherwise it refuses the unknown epoch. Either way the
+    //  report goes out once: the next call sends nothing.
+    int reported = uploader_report (up);
+    CHECK (reported == 0 || reported == 1);
+    CHECK_EQ_INT (tdb_int (coord_check, "SELECT count(*) FROM coord_miner_status "
+                                        "WHERE status = 'FAILED' AND epoch_id = $1", DB_P (old)),
+                  reported);
     CHECK_EQ_INT (uploader_report (up), 0);
     snprintf (prefix, sizeof prefix, "data/hotkey=%s/epoch=%s/", wallet_ss58 (miner), old);
     memset (&listed, 0, sizeof listed);
