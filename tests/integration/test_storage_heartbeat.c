@@ -146,17 +146,7 @@ main (void)
     CHECK (t_wait_log (logpath, "\"event\":\"worker_ready\"", 1, 30000));
     int64_t storage_pid = s_log_int (logpath, "\"worker\":\"storage.0\",\"child_pid\":");
     CHECK (storage_pid > 0);
-    int port = 0;
-    for (int i = 0; i < 100 && port <= 0; i++) {
-        FILE *f = fopen (portfile, "r");
-        if (f) {
-            if (fscanf (f, "%d", &port) != 1)
-                port = 0;
-            fclose (f);
-        }
-        if (port <= 0)
-            usleep (50 * 1000);
-    }
+    int port = t_wait_port_file (portfile, 5000);
     CHECK (port > 0);
     char url [128];
     snprintf (url, sizeof url, "http://127.0.0.1:%d/metrics", port);

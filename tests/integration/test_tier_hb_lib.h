@@ -8,6 +8,7 @@
 #define ZM_TEST_TIER_HB_LIB_H
 
 #include "common/http.h"
+#include "tests/support/test_proc.h"
 #include "tests/integration/test_tier1_lib.h"
 
 #define TH_HEARTBEAT_MS "300"
@@ -85,17 +86,7 @@ th_start (const char *worker, const char *budget_ms, const char *const *extra)
     CHECK (child > 0);
     char portfile [300];
     snprintf (portfile, sizeof portfile, "%s/hb/http.port", th_run);
-    int port = 0;
-    for (int i = 0; i < 200 && port <= 0; i++) {
-        FILE *f = fopen (portfile, "r");
-        if (f) {
-            if (fscanf (f, "%d", &port) != 1)
-                port = 0;
-            fclose (f);
-        }
-        if (port <= 0)
-            usleep (50 * 1000);
-    }
+    int port = t_wait_port_file (portfile, 10000);
     CHECK (port > 0);
     snprintf (th_metrics, sizeof th_metrics, "http://127.0.0.1:%d/metrics", port);
     return (pid_t) child;

@@ -103,4 +103,24 @@ t_wait_log (const char *logpath, const char *needle, int n, int timeout_ms)
     return false;
 }
 
+//  The port a supervisor started with --http.port 0 wrote to path (<run.dir>/<node>/http.port),
+//  waited for up to timeout_ms; 0 if it never appeared.
+static inline int
+t_wait_port_file (const char *path, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 50) {
+        int port = 0;
+        FILE *f = fopen (path, "r");
+        if (f) {
+            if (fscanf (f, "%d", &port) != 1)
+                port = 0;
+            fclose (f);
+        }
+        if (port > 0)
+            return port;
+        usleep (50 * 1000);
+    }
+    return 0;
+}
+
 #endif
